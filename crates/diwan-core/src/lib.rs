@@ -1,0 +1,17 @@
+//! Diwan's domain: the words of a registry office turned into types.
+//!
+//! This crate has no I/O. It defines identifiers, the organisation model (administrations,
+//! entities, roles), registers and their numbering formats, the correspondence record and its
+//! status machine, working-day calendars for legal deadlines, and the validation of untrusted
+//! input (file names, media types, identity numbers). Everything above it — the store, the web
+//! layer, the binary — relies on these types so that illegal states cannot be built.
+
+pub mod calendar;
+pub mod correspondence;
+pub mod ids;
+pub mod media;
+pub mod numbering;
+pub mod org;
+pub mod text;
+
+pub use ids::*;

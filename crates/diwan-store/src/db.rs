@@ -1,0 +1,240 @@
+//! Connection pools, engine selection and migrations.
+
+use crate::blob::BlobStore;
+use crate::{Result, StoreError};
+use diwan_core::AdministrationId;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::sync::Arc;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Read connections (and all connections on PostgreSQL).
+    pub max_connections: u32,
+    /// SQLite only: `FULL` makes every commit durable on power loss (the default: an
+    /// acknowledged filing must survive); `NORMAL` trades that for speed.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl StoreOptions {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            max_connections: 8,
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+struct Inner {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+    blobs: Arc<dyn BlobStore>,
+}
+
+/// The store: database pools plus the blob store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations and returns the store.
+    pub async fn open(opts: &StoreOptions, blobs: Arc<dyn BlobStore>) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let url = opts.database_url.as_str();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL (expected sqlite:// or postgres://): {}",
+                redact(url)
+            )));
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let sync = if opts.sqlite_synchronous_full {
+                    "FULL"
+                } else {
+                    "NORMAL"
+                };
+                let pragmas = format!(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
+                     PRAGMA busy_timeout=30000; PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;"
+                );
+                let p1 = pragmas.clone();
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(move |c, _| {
+                        let p = p1.clone();
+                        Box::pin(async move {
+                            c.execute(p.as_str()).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
+                // Apply migrations before readers open so that they see the schema.
+                SQLITE_MIGRATIONS.run(&write).await?;
+                let read = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(move |c, _| {
+                        let p = pragmas.clone();
+                        Box::pin(async move {
+                            c.execute(p.as_str()).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
+                Store {
+                    inner: Arc::new(Inner {
+                        backend,
+                        read,
+                        write,
+                        blobs,
+                    }),
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect(url)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Store {
+                    inner: Arc::new(Inner {
+                        backend,
+                        read: pool.clone(),
+                        write: pool,
+                        blobs,
+                    }),
+                }
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.inner.blobs
+    }
+
+    /// The pool for reads.
+    pub(crate) fn read(&self) -> &AnyPool {
+        &self.inner.read
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.inner.backend {
+            Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.write.begin().await?,
+        })
+    }
+
+    /// The tenant-scoped view of one administration.
+    pub fn tenant(&self, admin: AdministrationId) -> Tenant {
+        Tenant {
+            store: self.clone(),
+            admin,
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        let row: AnyRow = sqlx::query("SELECT 1").fetch_one(self.read()).await?;
+        let _: i64 = row
+            .try_get::<i64, _>(0)
+            .or_else(|_| row.try_get::<i32, _>(0).map(i64::from))?;
+        Ok(())
+    }
+
+    /// Closes the pools (graceful shutdown).
+    pub async fn close(&self) {
+        self.inner.write.close().await;
+        self.inner.read.close().await;
+    }
+}
+
+/// The store seen from one administration. Every method adds the administration to its queries.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub(crate) store: Store,
+    pub(crate) admin: AdministrationId,
+}
+
+impl Tenant {
+    pub fn administration_id(&self) -> AdministrationId {
+        self.admin
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub(crate) fn admin_str(&self) -> String {
+        self.admin.to_string()
+    }
+}
+
+/// Hides the password of a database URL in messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
+        assert_eq!(super::redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

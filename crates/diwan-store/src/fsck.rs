@@ -1,0 +1,203 @@
+//! Consistency checks of a whole store, for `diwan fsck`.
+//!
+//! Recomputes every blob hash, every audit-chain link and the continuity of every register's
+//! yearly sequence. Damage is reported precisely (which blob, which entry, which number); blobs
+//! that no record references are reported as orphans and can be removed.
+
+use crate::blob::{BlobHash, BlobStatus};
+use crate::{Result, Store};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::BTreeSet;
+
+/// One problem found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Damage {
+    /// `blob`, `audit`, `register`, `log`, …
+    pub area: &'static str,
+    pub message: String,
+}
+
+/// What fsck found.
+#[derive(Debug, Default, Serialize)]
+pub struct FsckReport {
+    pub administrations: usize,
+    pub audit_entries: i64,
+    pub registers_checked: usize,
+    pub correspondences: i64,
+    pub blobs_checked: usize,
+    pub bytes_checked: u64,
+    pub orphan_blobs: Vec<String>,
+    pub damage: Vec<Damage>,
+}
+
+impl FsckReport {
+    pub fn is_sound(&self) -> bool {
+        self.damage.is_empty()
+    }
+    pub fn push(&mut self, area: &'static str, message: impl Into<String>) {
+        self.damage.push(Damage {
+            area,
+            message: message.into(),
+        });
+    }
+}
+
+impl Store {
+    /// Runs every check. `progress` is called with (done, total) while blobs are hashed.
+    pub async fn fsck(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<FsckReport> {
+        let mut report = FsckReport::default();
+
+        // Audit chains.
+        for admin in self.administrations().await? {
+            report.administrations += 1;
+            match self.tenant(admin.id).verify_audit_chain().await? {
+                Ok(n) => report.audit_entries += n,
+                Err(msg) => report.push("audit", format!("administration {}: {msg}", admin.code)),
+            }
+        }
+
+        // Register continuity: for each (register, year) the sequence is exactly 1..=last.
+        let counters = sqlx::query(
+            "SELECT c.register_id, c.year, c.last_value, r.name, a.code FROM register_counters c \
+             JOIN registers r ON r.id = c.register_id JOIN administrations a ON a.id = r.administration_id \
+             ORDER BY a.code, r.name, c.year",
+        )
+        .fetch_all(self.read())
+        .await?;
+        for c in &counters {
+            let register: String = c.try_get(0)?;
+            let year: i64 = c.try_get(1)?;
+            let last: i64 = c.try_get(2)?;
+            let label = format!(
+                "{} register {:?} year {year}",
+                c.try_get::<String, _>(4)?,
+                c.try_get::<String, _>(3)?
+            );
+            report.registers_checked += 1;
+            let mut expected = 1i64;
+            let mut rows = sqlx::query("SELECT seq, number FROM correspondences WHERE register_id = $1 AND year = $2 ORDER BY seq")
+                .bind(&register)
+                .bind(year)
+                .fetch(self.read());
+            let mut gaps = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let seq: i64 = row.try_get(0)?;
+                let number: String = row.try_get(1)?;
+                if seq != expected {
+                    gaps.push(if seq > expected {
+                        format!("numbers {expected}..{} are missing", seq - 1)
+                    } else {
+                        format!("number {seq} appears twice")
+                    });
+                }
+                if !number.ends_with(&seq.to_string()) {
+                    gaps.push(format!(
+                        "entry {seq} has number {number:?} which does not end with its sequence"
+                    ));
+                }
+                expected = seq + 1;
+                report.correspondences += 1;
+            }
+            if expected - 1 != last {
+                gaps.push(format!(
+                    "counter says {last} numbers were given but the register holds {}",
+                    expected - 1
+                ));
+            }
+            for g in gaps {
+                report.push("register", format!("{label}: {g}"));
+            }
+        }
+        let uncounted: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM correspondences c WHERE NOT EXISTS \
+             (SELECT 1 FROM register_counters k WHERE k.register_id = c.register_id AND k.year = c.year)",
+        )
+        .fetch_one(self.read())
+        .await?
+        .try_get(0)?;
+        if uncounted > 0 {
+            report.push(
+                "register",
+                format!("{uncounted} correspondences belong to a register year without a counter"),
+            );
+        }
+
+        // Blobs: every referenced one must be present and sound; unreferenced ones are orphans.
+        let referenced: BTreeSet<String> = self.referenced_blobs().await?;
+        let total = referenced.len();
+        for (i, hex) in referenced.iter().enumerate() {
+            let hash = match BlobHash::parse(hex) {
+                Ok(h) => h,
+                Err(_) => {
+                    report.push(
+                        "blob",
+                        format!("a record references an invalid hash {hex:?}"),
+                    );
+                    continue;
+                }
+            };
+            match self.blobs().check(&hash).await? {
+                BlobStatus::Sound { size } => report.bytes_checked += size,
+                BlobStatus::Missing => report.push("blob", format!("blob {hex} is missing")),
+                BlobStatus::Damaged { actual } => report.push(
+                    "blob",
+                    format!("blob {hex} is damaged (its content hashes to {actual})"),
+                ),
+            }
+            report.blobs_checked += 1;
+            progress(i + 1, total);
+        }
+        for h in self.blobs().list().await? {
+            if !referenced.contains(&h.to_hex()) {
+                report.orphan_blobs.push(h.to_hex());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every blob hash some record references.
+    pub async fn referenced_blobs(&self) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for table in crate::BLOB_REFERENCES {
+            let sql = format!("SELECT DISTINCT {} FROM {}", table.1, table.0);
+            let mut rows = sqlx::query(&sql).fetch(self.read());
+            while let Some(r) = rows.try_next().await? {
+                if let Some(h) = r.try_get::<Option<String>, _>(0)? {
+                    out.insert(h);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes orphan blobs (not referenced by any record). Returns how many.
+    pub async fn collect_garbage(&self) -> Result<usize> {
+        let referenced = self.referenced_blobs().await?;
+        let mut n = 0;
+        for h in self.blobs().list().await? {
+            // Re-check just before removing: a registration may have committed meanwhile.
+            if !referenced.contains(&h.to_hex()) && !self.references_blob(&h).await? {
+                self.blobs().remove(&h).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn references_blob(&self, h: &BlobHash) -> Result<bool> {
+        for table in crate::BLOB_REFERENCES {
+            let sql = format!("SELECT 1 FROM {} WHERE {} = $1 LIMIT 1", table.0, table.1);
+            if sqlx::query(&sql)
+                .bind(h.to_hex())
+                .fetch_optional(self.read())
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,98 @@
+//! Diwan's persistence layer.
+//!
+//! One query layer runs on two engines, chosen at run time from the database URL: SQLite (the
+//! embedded default, in WAL mode, one file under the data directory) and PostgreSQL. Queries are
+//! written once in the SQL both engines share (`$n` parameters, `ON CONFLICT`, `RETURNING`) and
+//! executed through sqlx's `Any` driver; the schema has one migration set per engine because the
+//! column types differ.
+//!
+//! Writes on SQLite go through a dedicated single-connection pool and begin with
+//! `BEGIN IMMEDIATE`, so write transactions never fail with a busy snapshot; reads use their own
+//! pool and proceed concurrently under WAL. On PostgreSQL both pools are the same, and row locks
+//! (the register counter row, the audit head row) serialise what must be serialised.
+//!
+//! Tenant isolation: every tenant-scoped operation goes through [`Tenant`], which can only be
+//! built from an [`AdministrationId`] and adds it to every statement; the schema's composite
+//! foreign keys make cross-tenant references impossible even for a buggy query.
+
+pub mod audit;
+pub mod auth;
+pub mod blob;
+mod db;
+pub mod fsck;
+pub mod org;
+pub mod registry;
+
+pub use audit::Actor;
+pub use blob::{BlobError, BlobHash, BlobStore, BlobWriter, LocalBlobStore, StagedBlob};
+pub use db::{Backend, Store, StoreOptions, Tenant};
+
+/// Errors of the store. `NotFound`, `Conflict` and `Invalid` are the caller's fault and map to
+/// 4xx answers; the others are ours.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// Maps unique-constraint violations to `Conflict` with a readable message.
+    pub(crate) fn unique(e: sqlx::Error, what: &str) -> StoreError {
+        if let sqlx::Error::Database(d) = &e {
+            if d.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                return StoreError::Conflict(format!("{what} already exists"));
+            }
+        }
+        StoreError::Db(e)
+    }
+}
+
+/// Microseconds since the Unix epoch, the representation of instants in the database.
+pub fn micros(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The inverse of [`micros`].
+pub fn from_micros(us: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad {what} id {s:?}")))
+}
+
+pub(crate) fn parse_code<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad {what} code {s:?}")))
+}
+
+pub(crate) fn parse_date(s: &str) -> Result<time::Date> {
+    time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
+        .map_err(|_| StoreError::Corrupt(format!("bad date {s:?}")))
+}
+
+pub(crate) fn fmt_date(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Every (table, column) holding a blob hash. Adding a table that references blobs means adding
+/// it here, so that fsck checks it and garbage collection keeps its blobs.
+pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[("documents", "sha256")];

@@ -1,0 +1,717 @@
+//! Registration of correspondence: numbers, records, documents, contacts.
+
+use crate::audit::{self, Actor};
+use crate::blob::StagedBlob;
+use crate::{
+    fmt_date, from_micros, micros, parse_code, parse_date, parse_id, Result, StoreError, Tenant,
+};
+use diwan_core::calendar::LegalBasis;
+use diwan_core::correspondence::{
+    Channel, Confidentiality, ContactKind, DocumentRole, Priority, Status,
+};
+use diwan_core::media::MediaType;
+use diwan_core::numbering::{Direction, NumberFormat, NumberParts};
+use diwan_core::text::{clean_optional, clean_text, FileName};
+use diwan_core::{ContactId, CorrespondenceId, DocumentId, RegisterId, UserId};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use time::{Date, OffsetDateTime, UtcOffset};
+
+/// The other party of a correspondence: its sender (incoming) or recipient (outgoing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Party {
+    pub kind: ContactKind,
+    pub name: String,
+    /// National ID (person), ICE (company) or administration code. Sensitive: never logged.
+    pub id_number: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+}
+
+/// A document to attach, already staged in the blob store.
+#[derive(Debug)]
+pub struct NewDocument {
+    pub role: DocumentRole,
+    pub file_name: FileName,
+    pub media_type: MediaType,
+    pub blob: StagedBlob,
+}
+
+/// Everything needed to register a correspondence.
+#[derive(Debug)]
+pub struct NewCorrespondence {
+    pub register: RegisterId,
+    pub direction: Direction,
+    pub subject: String,
+    pub summary: Option<String>,
+    pub party: Party,
+    /// An existing entry of the contacts directory; otherwise the party is added to it.
+    pub contact: Option<ContactId>,
+    pub letter_date: Option<Date>,
+    pub received_at: OffsetDateTime,
+    pub external_ref: Option<String>,
+    pub channel: Channel,
+    pub confidentiality: Confidentiality,
+    pub priority: Priority,
+    pub due: Option<(Date, LegalBasis)>,
+    pub documents: Vec<NewDocument>,
+}
+
+/// The outcome of a registration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub id: CorrespondenceId,
+    pub number: String,
+    pub year: i32,
+    pub seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+}
+
+/// A stored document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    pub id: DocumentId,
+    pub role: DocumentRole,
+    pub position: i64,
+    pub file_name: String,
+    pub media_type: MediaType,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// A registered correspondence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Correspondence {
+    pub id: CorrespondenceId,
+    pub register_id: RegisterId,
+    pub direction: Direction,
+    pub year: i32,
+    pub seq: i64,
+    pub number: String,
+    pub subject: String,
+    pub summary: Option<String>,
+    pub contact_id: Option<ContactId>,
+    pub party_kind: ContactKind,
+    pub party_name: String,
+    pub letter_date: Option<Date>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub external_ref: Option<String>,
+    pub channel: Channel,
+    pub confidentiality: Confidentiality,
+    pub priority: Priority,
+    pub status: Status,
+    pub due_date: Option<Date>,
+    pub deadline_basis: Option<LegalBasis>,
+    pub created_by: Option<UserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which correspondence a reader may see. Built by the caller from the reader's roles.
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope {
+    /// Every correspondence of the administration (administrator, auditor).
+    pub all: bool,
+    /// Also confidential ones (auditor).
+    pub confidential: bool,
+    /// The registers the reader works on (registry clerks).
+    pub registers: Vec<RegisterId>,
+    /// The reader, who always sees what they registered.
+    pub user: Option<UserId>,
+}
+
+/// Filters of the register view.
+#[derive(Debug, Clone, Default)]
+pub struct CorrespondenceFilter {
+    pub register: Option<RegisterId>,
+    pub direction: Option<Direction>,
+    pub year: Option<i32>,
+    pub status: Option<Status>,
+    /// Registered on or after this day.
+    pub from: Option<Date>,
+    /// Registered on or before this day.
+    pub to: Option<Date>,
+    /// Matches number, subject or party name.
+    pub text: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of results with the total count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// A contacts directory entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub id: ContactId,
+    pub kind: ContactKind,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+}
+
+const CORR_COLS: &str = "id, register_id, direction, year, seq, number, subject, summary, contact_id, party_kind, \
+    party_name, letter_date, received_at, external_ref, channel, confidentiality, priority, status, due_date, \
+    deadline_basis, created_by, created_at, updated_at";
+
+fn basis_code(b: LegalBasis) -> &'static str {
+    match b {
+        LegalBasis::Law55_19 => "law_55_19",
+        LegalBasis::Law55_19Investment => "law_55_19_investment",
+        LegalBasis::Law31_13 => "law_31_13",
+        LegalBasis::Internal => "internal",
+    }
+}
+
+fn basis_from(s: &str) -> Result<LegalBasis> {
+    Ok(match s {
+        "law_55_19" => LegalBasis::Law55_19,
+        "law_55_19_investment" => LegalBasis::Law55_19Investment,
+        "law_31_13" => LegalBasis::Law31_13,
+        "internal" => LegalBasis::Internal,
+        other => return Err(StoreError::Corrupt(format!("bad deadline basis {other:?}"))),
+    })
+}
+
+pub(crate) fn corr_from_row(row: &AnyRow) -> Result<Correspondence> {
+    Ok(Correspondence {
+        id: parse_id(&row.try_get::<String, _>("id")?, "correspondence")?,
+        register_id: parse_id(&row.try_get::<String, _>("register_id")?, "register")?,
+        direction: parse_code(&row.try_get::<String, _>("direction")?, "direction")?,
+        year: row.try_get::<i64, _>("year")? as i32,
+        seq: row.try_get("seq")?,
+        number: row.try_get("number")?,
+        subject: row.try_get("subject")?,
+        summary: row.try_get("summary")?,
+        contact_id: row
+            .try_get::<Option<String>, _>("contact_id")?
+            .map(|s| parse_id(&s, "contact"))
+            .transpose()?,
+        party_kind: parse_code(&row.try_get::<String, _>("party_kind")?, "contact kind")?,
+        party_name: row.try_get("party_name")?,
+        letter_date: row
+            .try_get::<Option<String>, _>("letter_date")?
+            .map(|d| parse_date(&d))
+            .transpose()?,
+        received_at: from_micros(row.try_get("received_at")?),
+        external_ref: row.try_get("external_ref")?,
+        channel: parse_code(&row.try_get::<String, _>("channel")?, "channel")?,
+        confidentiality: parse_code(
+            &row.try_get::<String, _>("confidentiality")?,
+            "confidentiality",
+        )?,
+        priority: parse_code(&row.try_get::<String, _>("priority")?, "priority")?,
+        status: parse_code(&row.try_get::<String, _>("status")?, "status")?,
+        due_date: row
+            .try_get::<Option<String>, _>("due_date")?
+            .map(|d| parse_date(&d))
+            .transpose()?,
+        deadline_basis: row
+            .try_get::<Option<String>, _>("deadline_basis")?
+            .map(|b| basis_from(&b))
+            .transpose()?,
+        created_by: row
+            .try_get::<Option<String>, _>("created_by")?
+            .map(|s| parse_id(&s, "user"))
+            .transpose()?,
+        registered_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!("{what} {e}"))
+}
+
+/// Validates and normalises the party of a correspondence.
+pub fn clean_party(p: &Party) -> Result<Party> {
+    let id_number = match (
+        p.kind,
+        p.id_number
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+    ) {
+        (_, None) => None,
+        (ContactKind::Person, Some(n)) => Some(
+            diwan_core::text::NationalId::parse(n)
+                .map_err(|e| invalid("sender/recipient", e))?
+                .as_str()
+                .to_string(),
+        ),
+        (ContactKind::Company, Some(n)) => Some(
+            diwan_core::text::Ice::parse(n)
+                .map_err(|e| invalid("sender/recipient", e))?
+                .as_str()
+                .to_string(),
+        ),
+        (ContactKind::Administration, Some(n)) => {
+            Some(clean_text(n, 40, false).map_err(|e| invalid("administration code", e))?)
+        }
+    };
+    Ok(Party {
+        kind: p.kind,
+        name: clean_text(&p.name, 200, false)
+            .map_err(|e| invalid("name of sender/recipient", e))?,
+        id_number,
+        email: p
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(diwan_core::text::parse_email)
+            .transpose()
+            .map_err(|e| invalid("sender/recipient", e))?,
+        phone: clean_optional(p.phone.as_deref(), 30, false).map_err(|e| invalid("phone", e))?,
+        address: clean_optional(p.address.as_deref(), 300, true)
+            .map_err(|e| invalid("address", e))?,
+    })
+}
+
+impl Tenant {
+    /// Registers a correspondence: allocates its number in the register's yearly sequence, in the
+    /// same transaction as the record, its documents and its audit entry. Staged blobs are
+    /// promoted before the transaction (see [`crate::blob`]).
+    pub async fn register_correspondence(
+        &self,
+        mut new: NewCorrespondence,
+        actor: &Actor,
+        local_offset: UtcOffset,
+    ) -> Result<Registered> {
+        let subject = clean_text(&new.subject, 500, false).map_err(|e| invalid("subject", e))?;
+        let summary = clean_optional(new.summary.as_deref(), 5000, true)
+            .map_err(|e| invalid("summary", e))?;
+        let external_ref = clean_optional(new.external_ref.as_deref(), 100, false)
+            .map_err(|e| invalid("reference", e))?;
+        let party = clean_party(&new.party)?;
+        if new
+            .documents
+            .iter()
+            .filter(|d| d.role == DocumentRole::Main)
+            .count()
+            > 1
+        {
+            return Err(StoreError::Invalid(
+                "only one document can be the main document".into(),
+            ));
+        }
+        // Check the register before anything is written: a register of another administration
+        // is simply not found.
+        let reg = self.register(new.register).await?;
+        if reg.direction != new.direction {
+            return Err(StoreError::Invalid(format!(
+                "register {} is a {} register, not {}",
+                reg.name, reg.direction, new.direction
+            )));
+        }
+        if let Some(c) = new.contact {
+            self.contact(c).await?;
+        }
+        let format = NumberFormat::parse(&reg.number_format)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for d in new.documents.iter_mut() {
+            self.store.blobs().promote(&mut d.blob).await?;
+        }
+
+        let admin = self.admin_str();
+        let now = OffsetDateTime::now_utc();
+        let year = now.to_offset(local_offset).year();
+        let id = CorrespondenceId::new();
+        let mut tx = self.store.begin().await?;
+        let codes = sqlx::query(
+            "SELECT e.code, a.code FROM registers r JOIN entities e ON e.id = r.entity_id \
+             JOIN administrations a ON a.id = r.administration_id WHERE r.administration_id = $1 AND r.id = $2",
+        )
+        .bind(&admin)
+        .bind(reg.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("register"))?;
+        let entity_code: String = codes.try_get(0)?;
+        let admin_code: String = codes.try_get(1)?;
+        let seq: i64 = sqlx::query(
+            "INSERT INTO register_counters (register_id, year, last_value) VALUES ($1, $2, 1) \
+             ON CONFLICT (register_id, year) DO UPDATE SET last_value = register_counters.last_value + 1 \
+             RETURNING last_value",
+        )
+        .bind(reg.id.to_string())
+        .bind(i64::from(year))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let number = format.render(&NumberParts {
+            entity_code: &entity_code,
+            admin_code: &admin_code,
+            direction: reg.direction,
+            year,
+            sequence: seq as u64,
+        });
+        let contact_id = match new.contact {
+            Some(c) => c,
+            None => upsert_contact(&mut tx, &admin, &party, now).await?,
+        };
+        sqlx::query(&format!(
+            "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
+             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+        ))
+        .bind(id.to_string())
+        .bind(reg.id.to_string())
+        .bind(reg.direction.as_str())
+        .bind(i64::from(year))
+        .bind(seq)
+        .bind(&number)
+        .bind(&subject)
+        .bind(summary)
+        .bind(contact_id.to_string())
+        .bind(party.kind.as_str())
+        .bind(&party.name)
+        .bind(new.letter_date.map(fmt_date))
+        .bind(micros(new.received_at))
+        .bind(external_ref)
+        .bind(new.channel.as_str())
+        .bind(new.confidentiality.as_str())
+        .bind(new.priority.as_str())
+        .bind(Status::Registered.as_str())
+        .bind(new.due.map(|(d, _)| fmt_date(d)))
+        .bind(new.due.map(|(_, b)| basis_code(b)))
+        .bind(actor.user_id.map(|u| u.to_string()))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(&admin)
+        .execute(&mut *tx)
+        .await?;
+        let mut doc_hashes = Vec::with_capacity(new.documents.len());
+        for (i, d) in new.documents.iter().enumerate() {
+            let hash = d.blob.hash().to_hex();
+            sqlx::query(
+                "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
+                 media_type, size, sha256, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            )
+            .bind(DocumentId::new().to_string())
+            .bind(&admin)
+            .bind(id.to_string())
+            .bind(d.role.as_str())
+            .bind(i as i64)
+            .bind(d.file_name.as_str())
+            .bind(d.media_type.as_str())
+            .bind(d.blob.size() as i64)
+            .bind(&hash)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+            doc_hashes.push(hash);
+        }
+        audit::append(
+            &mut tx,
+            &admin,
+            actor,
+            "correspondence.register",
+            "correspondence",
+            &id.to_string(),
+            &json!({ "number": number, "register": reg.id, "channel": new.channel, "documents": doc_hashes }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Registered {
+            id,
+            number,
+            year,
+            seq,
+            registered_at: now,
+        })
+    }
+
+    /// One correspondence (no access check: callers check [`ReadScope`] with [`Self::can_read`]).
+    pub async fn correspondence(&self, id: CorrespondenceId) -> Result<Correspondence> {
+        let row = sqlx::query(&format!(
+            "SELECT {CORR_COLS} FROM correspondences WHERE administration_id = $1 AND id = $2"
+        ))
+        .bind(self.admin_str())
+        .bind(id.to_string())
+        .fetch_optional(self.store.read())
+        .await?
+        .ok_or(StoreError::NotFound("correspondence"))?;
+        corr_from_row(&row)
+    }
+
+    /// Whether `scope` lets its reader see `c`. Mirrors the SQL of [`Self::correspondences`].
+    pub fn can_read(scope: &ReadScope, c: &Correspondence) -> bool {
+        let base = scope.all
+            || scope.registers.contains(&c.register_id)
+            || (scope.user.is_some() && c.created_by == scope.user);
+        let conf = c.confidentiality == Confidentiality::Normal
+            || scope.confidential
+            || (scope.user.is_some() && c.created_by == scope.user);
+        base && conf
+    }
+
+    /// The documents of a correspondence, in order.
+    pub async fn documents(&self, id: CorrespondenceId) -> Result<Vec<Document>> {
+        let rows = sqlx::query(
+            "SELECT id, role, position, file_name, media_type, size, sha256 FROM documents \
+             WHERE administration_id = $1 AND correspondence_id = $2 ORDER BY position",
+        )
+        .bind(self.admin_str())
+        .bind(id.to_string())
+        .fetch_all(self.store.read())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Document {
+                    id: parse_id(&r.try_get::<String, _>("id")?, "document")?,
+                    role: parse_code(&r.try_get::<String, _>("role")?, "document role")?,
+                    position: r.try_get("position")?,
+                    file_name: r.try_get("file_name")?,
+                    media_type: parse_code(&r.try_get::<String, _>("media_type")?, "media type")?,
+                    size: r.try_get("size")?,
+                    sha256: r.try_get("sha256")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The register view: correspondences visible in `scope` matching `filter`, newest first.
+    pub async fn correspondences(
+        &self,
+        scope: &ReadScope,
+        filter: &CorrespondenceFilter,
+    ) -> Result<Page<Correspondence>> {
+        let mut q = QueryBuilder::new(self.admin_str());
+        let user = scope.user.map(|u| u.to_string()).unwrap_or_default();
+        if !scope.all {
+            let mut parts = Vec::new();
+            if !scope.registers.is_empty() {
+                let ps: Vec<String> = scope
+                    .registers
+                    .iter()
+                    .map(|r| q.param(r.to_string()))
+                    .collect();
+                parts.push(format!("register_id IN ({})", ps.join(",")));
+            }
+            if scope.user.is_some() {
+                parts.push(format!("created_by = {}", q.param(user.clone())));
+            }
+            if parts.is_empty() {
+                return Ok(Page {
+                    items: vec![],
+                    total: 0,
+                });
+            }
+            q.and(format!("({})", parts.join(" OR ")));
+        }
+        if !scope.confidential {
+            if scope.user.is_some() {
+                let p = q.param(user);
+                q.and(format!("(confidentiality = 'normal' OR created_by = {p})"));
+            } else {
+                q.and("confidentiality = 'normal'".to_string());
+            }
+        }
+        if let Some(r) = filter.register {
+            let p = q.param(r.to_string());
+            q.and(format!("register_id = {p}"));
+        }
+        if let Some(d) = filter.direction {
+            let p = q.param(d.as_str().to_string());
+            q.and(format!("direction = {p}"));
+        }
+        if let Some(y) = filter.year {
+            let p = q.param_i64(i64::from(y));
+            q.and(format!("year = {p}"));
+        }
+        if let Some(s) = filter.status {
+            let p = q.param(s.as_str().to_string());
+            q.and(format!("status = {p}"));
+        }
+        if let Some(d) = filter.from {
+            let p = q.param_i64(micros(d.midnight().assume_utc()));
+            q.and(format!("created_at >= {p}"));
+        }
+        if let Some(d) = filter.to {
+            let next = d.next_day().unwrap_or(d);
+            let p = q.param_i64(micros(next.midnight().assume_utc()));
+            q.and(format!("created_at < {p}"));
+        }
+        if let Some(t) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let pattern = format!(
+                "%{}%",
+                t.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let p = q.param(pattern);
+            q.and(format!(
+                "(LOWER(number) LIKE {p} ESCAPE '\\' OR LOWER(subject) LIKE {p} ESCAPE '\\' OR LOWER(party_name) LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        let where_sql = q.where_sql();
+        let count_sql = format!("SELECT COUNT(*) FROM correspondences WHERE {where_sql}");
+        let total: i64 = q
+            .bind(sqlx::query(&count_sql))
+            .fetch_one(self.store.read())
+            .await?
+            .try_get(0)?;
+        let limit = filter.limit.clamp(1, 500);
+        let offset = filter.offset.max(0);
+        let list_sql = format!(
+            "SELECT {CORR_COLS} FROM correspondences WHERE {where_sql} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        );
+        let rows = q
+            .bind(sqlx::query(&list_sql))
+            .fetch_all(self.store.read())
+            .await?;
+        let items = rows.iter().map(corr_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// A contacts directory entry.
+    pub async fn contact(&self, id: ContactId) -> Result<Contact> {
+        let row = sqlx::query(
+            "SELECT id, kind, name, id_number, email, phone, address FROM contacts WHERE administration_id = $1 AND id = $2",
+        )
+        .bind(self.admin_str())
+        .bind(id.to_string())
+        .fetch_optional(self.store.read())
+        .await?
+        .ok_or(StoreError::NotFound("contact"))?;
+        contact_from_row(&row)
+    }
+
+    /// Searches the contacts directory by name prefix (for autocompletion).
+    pub async fn search_contacts(&self, prefix: &str, limit: i64) -> Result<Vec<Contact>> {
+        let pattern = format!(
+            "{}%",
+            prefix
+                .trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = sqlx::query(
+            "SELECT id, kind, name, id_number, email, phone, address FROM contacts \
+             WHERE administration_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\' ORDER BY name LIMIT $3",
+        )
+        .bind(self.admin_str())
+        .bind(pattern)
+        .bind(limit.clamp(1, 100))
+        .fetch_all(self.store.read())
+        .await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+}
+
+fn contact_from_row(r: &AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: parse_id(&r.try_get::<String, _>("id")?, "contact")?,
+        kind: parse_code(&r.try_get::<String, _>("kind")?, "contact kind")?,
+        name: r.try_get("name")?,
+        id_number: r.try_get("id_number")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        address: r.try_get("address")?,
+    })
+}
+
+/// Finds the contact with the same identity number (or creates one) inside the transaction.
+async fn upsert_contact(
+    tx: &mut sqlx::AnyConnection,
+    admin: &str,
+    party: &Party,
+    now: OffsetDateTime,
+) -> Result<ContactId> {
+    if let Some(n) = &party.id_number {
+        let found = sqlx::query(
+            "SELECT id FROM contacts WHERE administration_id = $1 AND kind = $2 AND id_number = $3",
+        )
+        .bind(admin)
+        .bind(party.kind.as_str())
+        .bind(n)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = found {
+            return parse_id(&row.try_get::<String, _>(0)?, "contact");
+        }
+    }
+    let id = ContactId::new();
+    sqlx::query(
+        "INSERT INTO contacts (id, administration_id, kind, name, id_number, email, phone, address, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(id.to_string())
+    .bind(admin)
+    .bind(party.kind.as_str())
+    .bind(&party.name)
+    .bind(party.id_number.clone())
+    .bind(party.email.clone())
+    .bind(party.phone.clone())
+    .bind(party.address.clone())
+    .bind(micros(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
+/// Builds a WHERE clause with numbered parameters, always scoped by administration (`$1`).
+pub(crate) struct QueryBuilder {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl QueryBuilder {
+    pub(crate) fn new(admin: String) -> Self {
+        Self {
+            clauses: vec!["administration_id = $1".into()],
+            params: vec![Param::Text(admin)],
+        }
+    }
+    pub(crate) fn param(&mut self, v: String) -> String {
+        self.params.push(Param::Text(v));
+        format!("${}", self.params.len())
+    }
+    pub(crate) fn param_i64(&mut self, v: i64) -> String {
+        self.params.push(Param::Int(v));
+        format!("${}", self.params.len())
+    }
+    pub(crate) fn and(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+    pub(crate) fn where_sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+    pub(crate) fn bind<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for p in &self.params {
+            query = match p {
+                Param::Text(s) => query.bind(s.as_str()),
+                Param::Int(i) => query.bind(*i),
+            };
+        }
+        query
+    }
+}

@@ -1,0 +1,600 @@
+//! Store behaviour, on every engine.
+
+mod common;
+use common::*;
+use diwan_core::correspondence::{Confidentiality, Status};
+use diwan_core::numbering::{Direction, NumberFormat};
+use diwan_core::org::{EntityKind, Level, Role};
+use diwan_store::auth::{hash_password, LoginError, SessionKind};
+use diwan_store::org::{Names, NewEntity};
+use diwan_store::registry::{CorrespondenceFilter, ReadScope};
+use diwan_store::StoreError;
+use sqlx::Connection;
+
+#[tokio::test]
+async fn numbers_are_sequential_and_formatted() {
+    for t in stores().await {
+        let o = org(&t.store, "MJUST").await;
+        let year = time::OffsetDateTime::now_utc().year();
+        for i in 1..=5 {
+            let r = o
+                .tenant
+                .register_correspondence(
+                    new_corr(
+                        &t.store,
+                        &o.incoming,
+                        &format!("Lettre {i}"),
+                        format!("%PDF-1.4 {i}").as_bytes(),
+                    )
+                    .await,
+                    &actor(),
+                    OFFSET,
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.seq, i, "{}", t.name);
+            assert_eq!(r.number, format!("BO-MJUST/A/{year}/{i:06}"));
+        }
+        // Another register has its own sequence.
+        let r = o
+            .tenant
+            .register_correspondence(
+                new_corr(&t.store, &o.outgoing, "Réponse", b"%PDF-1.4 r").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.number, format!("BO-MJUST/D/{year}/000001"));
+        let c = o.tenant.correspondence(r.id).await.unwrap();
+        assert_eq!(c.status, Status::Registered);
+        assert_eq!(c.subject, "Réponse");
+        assert_eq!(o.tenant.documents(r.id).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_registrations_are_gapless() {
+    for t in stores().await {
+        let o = org(&t.store, "MINT").await;
+        let mut handles = Vec::new();
+        for i in 0..64 {
+            let tenant = o.tenant.clone();
+            let store = t.store.clone();
+            let reg = o.incoming.clone();
+            handles.push(tokio::spawn(async move {
+                let n = new_corr(
+                    &store,
+                    &reg,
+                    &format!("Concurrent {i}"),
+                    format!("%PDF-1.4 c{i}").as_bytes(),
+                )
+                .await;
+                tenant
+                    .register_correspondence(n, &actor(), OFFSET)
+                    .await
+                    .unwrap()
+                    .seq
+            }));
+        }
+        let mut seqs = Vec::new();
+        for h in handles {
+            seqs.push(h.await.unwrap());
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=64).collect::<Vec<_>>(), "{}", t.name);
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{}: {:?}", t.name, report.damage);
+        assert_eq!(report.correspondences, 64);
+    }
+}
+
+#[tokio::test]
+async fn failed_registration_consumes_nothing() {
+    for t in stores().await {
+        let a = org(&t.store, "MSANTE").await;
+        let b = org(&t.store, "COMMUNE").await;
+        // A's tenant cannot use B's register.
+        let n = new_corr(&t.store, &b.incoming, "Intrus", b"%PDF-1.4 intrus").await;
+        let hash = n.documents[0].blob.hash();
+        let err = a
+            .tenant
+            .register_correspondence(n, &actor(), OFFSET)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound("register")), "{err}");
+        // Wrong direction.
+        let mut n = new_corr(&t.store, &a.incoming, "Sens", b"%PDF-1.4 sens").await;
+        n.direction = Direction::Outgoing;
+        assert!(matches!(
+            a.tenant.register_correspondence(n, &actor(), OFFSET).await,
+            Err(StoreError::Invalid(_))
+        ));
+        // Empty subject.
+        let n = new_corr(&t.store, &a.incoming, "  ", b"%PDF-1.4 vide").await;
+        assert!(matches!(
+            a.tenant.register_correspondence(n, &actor(), OFFSET).await,
+            Err(StoreError::Invalid(_))
+        ));
+        // Nothing was written: no blob, no number.
+        assert!(!t.store.blobs().exists(&hash).await.unwrap());
+        assert!(t.store.blobs().list().await.unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_dir(t.dir.path().join("blobs/staging"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let r = a
+            .tenant
+            .register_correspondence(
+                new_corr(&t.store, &a.incoming, "Première", b"%PDF-1.4 ok").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.seq, 1, "{}", t.name);
+        let r = b
+            .tenant
+            .register_correspondence(
+                new_corr(&t.store, &b.incoming, "Première", b"%PDF-1.4 ok").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.seq, 1, "{}", t.name);
+        // Identical content is stored once.
+        assert_eq!(t.store.blobs().list().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    for t in stores().await {
+        let a = org(&t.store, "ADMA").await;
+        let b = org(&t.store, "ADMB").await;
+        let r = b
+            .tenant
+            .register_correspondence(
+                new_corr(&t.store, &b.incoming, "Secret de B", b"%PDF b").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            a.tenant.correspondence(r.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(a.tenant.documents(r.id).await.unwrap().is_empty());
+        assert!(matches!(
+            a.tenant.entity(b.root.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            a.tenant.register(b.incoming.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let all = ReadScope {
+            all: true,
+            confidential: true,
+            ..Default::default()
+        };
+        let page = a
+            .tenant
+            .correspondences(
+                &all,
+                &CorrespondenceFilter {
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, 0);
+        // An entity cannot hang under another administration's entity.
+        let err = a
+            .tenant
+            .create_entity(
+                NewEntity {
+                    parent: Some(b.root.id),
+                    code: "X-1".into(),
+                    kind: EntityKind::Service,
+                    level: Level::Regional,
+                    names: Names::new("X", "س", None).unwrap(),
+                },
+                &actor(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound("entity")), "{err}");
+        // Memberships cannot cross tenants either.
+        let u = a
+            .tenant
+            .create_user(
+                "agent.a",
+                "Agent A",
+                None,
+                &hash_password("password-a").unwrap(),
+                &actor(),
+            )
+            .await
+            .unwrap();
+        assert!(a
+            .tenant
+            .add_membership(u.id, b.root.id, Role::Agent, &actor())
+            .await
+            .is_err());
+    }
+}
+
+#[tokio::test]
+async fn register_view_filters_and_scopes() {
+    for t in stores().await {
+        let o = org(&t.store, "MFIN").await;
+        let clerk = o
+            .tenant
+            .create_user(
+                "clerk.mfin",
+                "Clerk",
+                None,
+                &hash_password("password-1").unwrap(),
+                &actor(),
+            )
+            .await
+            .unwrap();
+        let clerk_actor = diwan_store::Actor::user(clerk.id, None);
+        for i in 0..12 {
+            let mut n = new_corr(
+                &t.store,
+                &o.incoming,
+                &format!("Demande numéro {i}"),
+                format!("%PDF {i}").as_bytes(),
+            )
+            .await;
+            if i == 3 {
+                n.confidentiality = Confidentiality::Confidential;
+            }
+            let by = if i < 6 { &clerk_actor } else { &actor() };
+            o.tenant
+                .register_correspondence(n, by, OFFSET)
+                .await
+                .unwrap();
+        }
+        let all = ReadScope {
+            all: true,
+            confidential: true,
+            ..Default::default()
+        };
+        let f = |text: Option<&str>, limit| CorrespondenceFilter {
+            text: text.map(String::from),
+            limit,
+            ..Default::default()
+        };
+        let p = o.tenant.correspondences(&all, &f(None, 5)).await.unwrap();
+        assert_eq!((p.total, p.items.len()), (12, 5));
+        assert_eq!(p.items[0].subject, "Demande numéro 11", "newest first");
+        assert_eq!(
+            o.tenant
+                .correspondences(&all, &f(Some("NUMÉRO 1"), 50))
+                .await
+                .unwrap()
+                .total,
+            3
+        ); // 1, 10, 11
+        assert_eq!(
+            o.tenant
+                .correspondences(&all, &f(Some("%"), 50))
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+        // Admin without confidential access does not see the confidential one.
+        let admin = ReadScope {
+            all: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            o.tenant
+                .correspondences(&admin, &f(None, 50))
+                .await
+                .unwrap()
+                .total,
+            11
+        );
+        // A clerk of the register sees all normal ones and the confidential one they registered.
+        let clerk_scope = ReadScope {
+            registers: vec![o.incoming.id],
+            user: Some(clerk.id),
+            ..Default::default()
+        };
+        let p = o
+            .tenant
+            .correspondences(&clerk_scope, &f(None, 50))
+            .await
+            .unwrap();
+        assert_eq!(p.total, 12);
+        for c in &p.items {
+            assert!(diwan_store::Tenant::can_read(&clerk_scope, c));
+        }
+        // Nobody else sees anything.
+        let stranger = ReadScope {
+            user: Some(diwan_core::UserId::new()),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.tenant
+                .correspondences(&stranger, &f(None, 50))
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+        let year = time::OffsetDateTime::now_utc().year();
+        let by_year = CorrespondenceFilter {
+            year: Some(year - 1),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            o.tenant
+                .correspondences(&all, &by_year)
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+        let by_status = CorrespondenceFilter {
+            status: Some(Status::Registered),
+            direction: Some(Direction::Incoming),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            o.tenant
+                .correspondences(&all, &by_status)
+                .await
+                .unwrap()
+                .total,
+            12
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_sessions_and_lockout() {
+    for t in stores().await {
+        let o = org(&t.store, "MEDU").await;
+        let u = o
+            .tenant
+            .create_user(
+                "Chef.Service",
+                "Chef",
+                Some("chef@example.ma"),
+                &hash_password("s3cret-pass").unwrap(),
+                &actor(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(u.login, "chef.service");
+        o.tenant
+            .add_membership(u.id, o.root.id, Role::Head, &actor())
+            .await
+            .unwrap();
+        let s = t
+            .store
+            .login(
+                "chef.service",
+                "s3cret-pass",
+                SessionKind::Api,
+                Some("127.0.0.1".into()),
+            )
+            .await
+            .unwrap();
+        let session = t.store.session(&s.token).await.unwrap().unwrap();
+        assert_eq!(session.user.id, u.id);
+        assert_eq!(session.memberships.len(), 1);
+        assert!(t.store.session("forged").await.unwrap().is_none());
+        t.store.logout(&s.token).await.unwrap();
+        assert!(t.store.session(&s.token).await.unwrap().is_none());
+        assert!(matches!(
+            t.store.login("nobody", "x", SessionKind::Web, None).await,
+            Err(LoginError::BadCredentials)
+        ));
+        for _ in 0..4 {
+            assert!(matches!(
+                t.store
+                    .login("chef.service", "wrong", SessionKind::Web, None)
+                    .await,
+                Err(LoginError::BadCredentials)
+            ));
+        }
+        assert!(matches!(
+            t.store
+                .login("chef.service", "wrong", SessionKind::Web, None)
+                .await,
+            Err(LoginError::Locked { .. })
+        ));
+        // Even the right password is refused while locked.
+        assert!(matches!(
+            t.store
+                .login("chef.service", "s3cret-pass", SessionKind::Web, None)
+                .await,
+            Err(LoginError::Locked { .. })
+        ));
+        let chain = o.tenant.verify_audit_chain().await.unwrap();
+        assert!(chain.is_ok(), "{chain:?}");
+        let history = o.tenant.audit_of(&u.id.to_string()).await.unwrap();
+        assert!(history.iter().any(|e| e.action == "user.locked"));
+    }
+}
+
+#[tokio::test]
+async fn fsck_finds_damage() {
+    for t in stores().await {
+        let o = org(&t.store, "MAGRI").await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(
+                o.tenant
+                    .register_correspondence(
+                        new_corr(
+                            &t.store,
+                            &o.incoming,
+                            &format!("L{i}"),
+                            format!("%PDF-1.4 doc {i}").as_bytes(),
+                        )
+                        .await,
+                        &actor(),
+                        OFFSET,
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(t.store.fsck(&|_, _| {}).await.unwrap().is_sound());
+
+        // A damaged blob.
+        let docs = o.tenant.documents(ids[0].id).await.unwrap();
+        let blob_path = t
+            .dir
+            .path()
+            .join("blobs/sha256")
+            .join(&docs[0].sha256[0..2])
+            .join(&docs[0].sha256[2..4])
+            .join(&docs[0].sha256);
+        std::fs::write(&blob_path, b"tampered").unwrap();
+        let r = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.area == "blob" && d.message.contains(&docs[0].sha256)),
+            "{:?}",
+            r.damage
+        );
+
+        // A tampered audit entry and a hole in the register, made behind the store's back.
+        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        if t.name == "sqlite" {
+            sqlx::query("DROP TRIGGER audit_log_no_update")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        } else {
+            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE audit_log SET details = '{\"number\":\"forged\"}' WHERE seq = 3")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM documents WHERE correspondence_id = $1")
+            .bind(ids[1].id.to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM correspondences WHERE id = $1")
+            .bind(ids[1].id.to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        let r = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.area == "audit" && d.message.contains("entry 3")),
+            "{}: {:?}",
+            t.name,
+            r.damage
+        );
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.area == "register" && d.message.contains("numbers 2..2 are missing")),
+            "{}: {:?}",
+            t.name,
+            r.damage
+        );
+        // The deleted correspondence's blob is now an orphan, and garbage collection removes it.
+        assert_eq!(r.orphan_blobs.len(), 1);
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn number_formats_and_org_rules() {
+    for t in stores().await {
+        let o = org(&t.store, "MTOUR").await;
+        // Only registry offices have registers; one register per direction.
+        assert!(o
+            .tenant
+            .create_register(
+                o.root.id,
+                Direction::Internal,
+                "X",
+                &NumberFormat::default(),
+                &actor()
+            )
+            .await
+            .is_err());
+        assert!(matches!(
+            o.tenant
+                .create_register(
+                    o.office.id,
+                    Direction::Incoming,
+                    "Bis",
+                    &NumberFormat::default(),
+                    &actor()
+                )
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let internal = o
+            .tenant
+            .create_register(
+                o.office.id,
+                Direction::Internal,
+                "Interne",
+                &NumberFormat::parse("{ADMIN}-{YY}-{SEQ}").unwrap(),
+                &actor(),
+            )
+            .await
+            .unwrap();
+        let r = o
+            .tenant
+            .register_correspondence(
+                new_corr(&t.store, &internal, "Note", b"%PDF note").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.number,
+            format!(
+                "MTOUR-{:02}-1",
+                time::OffsetDateTime::now_utc().year() % 100
+            )
+        );
+        assert!(matches!(
+            t.store
+                .create_administration(
+                    "mtour",
+                    diwan_core::org::AdministrationKind::Ministry,
+                    Names::new("A", "ب", None).unwrap(),
+                    &actor()
+                )
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let tree = o.tenant.entities().await.unwrap();
+        assert_eq!(tree.len(), 2);
+        assert_eq!(tree[1].parent, Some(tree[0].id));
+    }
+}

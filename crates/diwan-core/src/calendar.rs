@@ -29,19 +29,19 @@ pub struct DeadlineRule {
     pub silence_means_acceptance: bool,
 }
 
-/// The legal basis of a deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LegalBasis {
-    /// Law 55-19, general case: at most 60 days.
-    Law55_19,
-    /// Law 55-19, investment files: at most 30 days.
-    Law55_19Investment,
-    /// Law 31-13, access to information: 20 working days (+20).
-    Law31_13,
-    /// Set by the administration.
-    Internal,
-}
+crate::code_enum!(
+    /// The legal basis of a deadline.
+    LegalBasis {
+        /// Law 55-19, general case: at most 60 days.
+        Law55_19 = "law_55_19",
+        /// Law 55-19, investment files: at most 30 days.
+        Law55_19Investment = "law_55_19_investment",
+        /// Law 31-13, access to information: 20 working days (+20).
+        Law31_13 = "law_31_13",
+        /// Set by the administration.
+        Internal = "internal",
+    }
+);
 
 impl LegalBasis {
     pub fn label_fr(&self) -> &'static str {

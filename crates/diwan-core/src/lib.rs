@@ -14,4 +14,14 @@ pub mod numbering;
 pub mod org;
 pub mod text;
 
+/// Serde format for dates as `YYYY-MM-DD` (`#[serde(with = "diwan_core::iso_date")]`).
+pub mod iso_date {
+    time::serde::format_description!(pub iso_date_format, Date, "[year]-[month]-[day]");
+    pub use iso_date_format::*;
+    /// For `Option<Date>` fields.
+    pub mod option {
+        pub use super::iso_date_format::option::*;
+    }
+}
+
 pub use ids::*;

@@ -97,6 +97,7 @@ pub struct Correspondence {
     pub contact_id: Option<ContactId>,
     pub party_kind: ContactKind,
     pub party_name: String,
+    #[serde(with = "diwan_core::iso_date::option")]
     pub letter_date: Option<Date>,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
@@ -105,6 +106,7 @@ pub struct Correspondence {
     pub confidentiality: Confidentiality,
     pub priority: Priority,
     pub status: Status,
+    #[serde(with = "diwan_core::iso_date::option")]
     pub due_date: Option<Date>,
     pub deadline_basis: Option<LegalBasis>,
     pub created_by: Option<UserId>,
@@ -167,25 +169,6 @@ const CORR_COLS: &str = "id, register_id, direction, year, seq, number, subject,
     party_name, letter_date, received_at, external_ref, channel, confidentiality, priority, status, due_date, \
     deadline_basis, created_by, created_at, updated_at";
 
-fn basis_code(b: LegalBasis) -> &'static str {
-    match b {
-        LegalBasis::Law55_19 => "law_55_19",
-        LegalBasis::Law55_19Investment => "law_55_19_investment",
-        LegalBasis::Law31_13 => "law_31_13",
-        LegalBasis::Internal => "internal",
-    }
-}
-
-fn basis_from(s: &str) -> Result<LegalBasis> {
-    Ok(match s {
-        "law_55_19" => LegalBasis::Law55_19,
-        "law_55_19_investment" => LegalBasis::Law55_19Investment,
-        "law_31_13" => LegalBasis::Law31_13,
-        "internal" => LegalBasis::Internal,
-        other => return Err(StoreError::Corrupt(format!("bad deadline basis {other:?}"))),
-    })
-}
-
 pub(crate) fn corr_from_row(row: &AnyRow) -> Result<Correspondence> {
     Ok(Correspondence {
         id: parse_id(&row.try_get::<String, _>("id")?, "correspondence")?,
@@ -221,7 +204,7 @@ pub(crate) fn corr_from_row(row: &AnyRow) -> Result<Correspondence> {
             .transpose()?,
         deadline_basis: row
             .try_get::<Option<String>, _>("deadline_basis")?
-            .map(|b| basis_from(&b))
+            .map(|b| parse_code(&b, "deadline basis"))
             .transpose()?,
         created_by: row
             .try_get::<Option<String>, _>("created_by")?
@@ -385,7 +368,7 @@ impl Tenant {
         .bind(new.priority.as_str())
         .bind(Status::Registered.as_str())
         .bind(new.due.map(|(d, _)| fmt_date(d)))
-        .bind(new.due.map(|(_, b)| basis_code(b)))
+        .bind(new.due.map(|(_, b)| b.as_str()))
         .bind(actor.user_id.map(|u| u.to_string()))
         .bind(micros(now))
         .bind(micros(now))

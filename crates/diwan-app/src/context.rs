@@ -1,0 +1,114 @@
+//! The running application: configuration plus store, opened once and shared.
+
+use crate::config::Config;
+use crate::error::AppError;
+use diwan_core::calendar::Calendar;
+use diwan_core::AdministrationId;
+use diwan_store::{LocalBlobStore, Store, StoreOptions};
+use std::path::Path;
+use std::sync::Arc;
+use time::UtcOffset;
+
+/// Everything a use case needs. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub config: Arc<Config>,
+    offset: UtcOffset,
+    master_key: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("store", &self.store).finish()
+    }
+}
+
+impl App {
+    /// Opens the data directory: creates it if needed, applies migrations, loads the master key.
+    pub async fn open(config: Config) -> Result<App, AppError> {
+        let offset = config
+            .offset()
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            AppError::Internal(format!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let master_key = load_master_key(&config)?;
+        let blobs = LocalBlobStore::open(config.data_dir.join("blobs")).await?;
+        let mut opts = StoreOptions::new(config.database_url());
+        opts.max_connections = config.max_connections;
+        let store = Store::open(&opts, Arc::new(blobs)).await?;
+        Ok(App {
+            store,
+            config: Arc::new(config),
+            offset,
+            master_key: Arc::new(master_key),
+        })
+    }
+
+    /// The local time offset (numbering years, dates shown to users).
+    pub fn offset(&self) -> UtcOffset {
+        self.offset
+    }
+
+    /// The key that encrypts private keys at rest.
+    pub fn master_key(&self) -> &[u8; 32] {
+        &self.master_key
+    }
+
+    /// Today in local time.
+    pub fn today(&self) -> time::Date {
+        time::OffsetDateTime::now_utc()
+            .to_offset(self.offset)
+            .date()
+    }
+
+    /// The working-day calendar of an administration: weekends and Morocco's fixed holidays.
+    pub fn calendar(&self, _admin: AdministrationId) -> Calendar {
+        let y = self.today().year();
+        Calendar::morocco(y - 1..=y + 2)
+    }
+}
+
+fn load_master_key(config: &Config) -> Result<[u8; 32], AppError> {
+    let mut key = [0u8; 32];
+    if let Some(k) = &config.master_key {
+        hex::decode_to_slice(k, &mut key)
+            .map_err(|_| AppError::BadRequest("master_key is not hex".into()))?;
+        return Ok(key);
+    }
+    let path = config.data_dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| AppError::Internal(format!("cannot read {}: {e}", path.display())))?;
+        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| {
+            AppError::Internal(format!(
+                "{} does not hold a 64-hex-digit key",
+                path.display()
+            ))
+        })?;
+        return Ok(key);
+    }
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
+    write_private(&path, hex::encode(key).as_bytes())
+        .map_err(|e| AppError::Internal(format!("cannot write {}: {e}", path.display())))?;
+    Ok(key)
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

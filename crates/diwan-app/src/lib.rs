@@ -1,0 +1,19 @@
+//! Diwan's application layer: the use cases of the platform, independent of HTTP.
+//!
+//! The web layer (`diwan-web`) and the command line (`diwan`) both call these services, so the
+//! rules — who may do what, how input is validated, what is written in which transaction — live
+//! in one place and handlers stay thin.
+
+pub mod access;
+pub mod admin;
+pub mod config;
+pub mod context;
+pub mod demo;
+pub mod error;
+pub mod registration;
+pub mod upload;
+
+pub use access::Principal;
+pub use config::Config;
+pub use context::App;
+pub use error::{AppError, FieldError};

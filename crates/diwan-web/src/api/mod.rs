@@ -1,0 +1,107 @@
+//! The JSON API under `/api/v1`.
+
+pub mod correspondences;
+pub mod org;
+pub mod sessions;
+
+use crate::problem::{parse_json, ApiError};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::routing::{get, post};
+use axum::Router;
+use diwan_app::AppError;
+
+/// All API routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions", post(sessions::create).delete(sessions::delete))
+        .route("/me", get(sessions::me))
+        .route("/entities", get(org::entities).post(org::create_entity))
+        .route("/registers", get(org::registers).post(org::create_register))
+        .route("/users", get(org::users).post(org::create_user))
+        .route("/users/{id}/memberships", post(org::add_membership))
+        .route("/contacts", get(org::contacts))
+        .route(
+            "/correspondences",
+            post(correspondences::create).get(correspondences::list),
+        )
+        .route("/correspondences/{id}", get(correspondences::get_one))
+        .route(
+            "/correspondences/{id}/history",
+            get(correspondences::history),
+        )
+        .route(
+            "/correspondences/{id}/documents/{doc}",
+            get(correspondences::download),
+        )
+        .route("/openapi.json", get(crate::openapi::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(AppError::NotFound("API route".into()))
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    let mut r = crate::problem::problem(&AppError::BadRequest(
+        "method not allowed on this route".into(),
+    ));
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A JSON request body, parsed with precise errors (the offending field's path, unknown fields
+/// refused where the type says so). At most 1 MiB.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return Err(ApiError(AppError::UnsupportedMediaType(
+                "the body must be application/json".into(),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError(AppError::BadRequest(format!("cannot read the body: {e}"))))?;
+        if bytes.len() > 1 << 20 {
+            return Err(ApiError(AppError::TooLarge(
+                "JSON bodies are limited to 1 MiB".into(),
+            )));
+        }
+        Ok(ApiJson(parse_json(&bytes, "body")?))
+    }
+}
+
+/// Parses an id from a path segment; a malformed id is simply not found.
+pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError(AppError::NotFound(what.to_string())))
+}
+
+/// Query-string parameters, with precise errors (unknown parameters refused where the type says so).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for ApiQuery<T>
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(ApiQuery)
+            .map_err(|e| ApiError(AppError::field("query", e.to_string())))
+    }
+}

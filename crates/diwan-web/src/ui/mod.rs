@@ -1,0 +1,269 @@
+//! Server-rendered pages. They work without JavaScript; `app.js` only adds comfort.
+
+pub mod assets;
+pub mod templates;
+
+use crate::auth::{ClientIp, MaybeWebUser, WebUser, SESSION_COOKIE};
+use crate::i18n::{Lang, LANG_COOKIE};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
+use diwan_app::AppError;
+use diwan_store::auth::SessionKind;
+use minijinja::context;
+use serde::Deserialize;
+
+/// Page routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/lang/{code}", get(set_lang))
+        .route("/static/{*path}", get(assets::serve))
+}
+
+/// The context every page gets.
+pub fn page_ctx(lang: Lang, user: Option<&WebUser>, path: &str) -> minijinja::Value {
+    let langs: Vec<_> = Lang::ALL
+        .iter()
+        .map(|l| context! { code => l.code(), name => l.native_name(), current => *l == lang })
+        .collect();
+    let user_csrf = |u: Option<&WebUser>| u.map(|u| u.csrf.clone());
+    let user_ctx = user.map(|u| {
+        context! {
+            name => u.principal.user.display_name.clone(),
+            login => u.principal.user.login.clone(),
+            roles => u.principal.memberships.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(),
+        }
+    });
+    let csrf = user_csrf(user);
+    let user = user_ctx;
+    context! { lang => lang.code(), dir => lang.dir(), langs => langs, user => user, path => path, csrf => csrf }
+}
+
+/// Renders a page, or an error page if the template fails.
+pub fn render(st: &AppState, name: &str, ctx: minijinja::Value) -> Response {
+    match st.templates.render(name, ctx) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "render failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
+/// An error shown as a page in the user's language.
+pub fn error_page(st: &AppState, lang: Lang, user: Option<&WebUser>, e: &AppError) -> Response {
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({
+        "title": e.title(),
+        "detail": e.detail(),
+        "status": e.status(),
+    }));
+    let base = page_ctx(lang, user, "");
+    let mut resp = render(st, "error.html", context! { error => ctx, ..base });
+    *resp.status_mut() =
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp
+}
+
+async fn home(
+    State(st): State<AppState>,
+    lang: Lang,
+    MaybeWebUser(user): MaybeWebUser,
+) -> Response {
+    match user {
+        None => Redirect::to("/login").into_response(),
+        Some(u) => {
+            let base = page_ctx(lang, Some(&u), "/");
+            render(&st, "home.html", base)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only local paths are accepted as a redirect target.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+const LOGIN_CSRF_COOKIE: &str = "diwan_login_csrf";
+
+async fn login_page(
+    State(st): State<AppState>,
+    lang: Lang,
+    jar: CookieJar,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    login_form(&st, lang, jar, q.next.as_deref(), None, "")
+}
+
+fn login_form(
+    st: &AppState,
+    lang: Lang,
+    jar: CookieJar,
+    next: Option<&str>,
+    error: Option<String>,
+    login: &str,
+) -> Response {
+    // Double-submit token: the login form has no session yet.
+    let token = random_token();
+    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/login")
+        .build();
+    let base = page_ctx(lang, None, "/login");
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = render(
+        st,
+        "login.html",
+        context! { csrf => token, next => safe_next(next), error => error, login => login, ..base },
+    );
+    *resp.status_mut() = status;
+    (jar.add(cookie), resp).into_response()
+}
+
+fn random_token() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    login: String,
+    password: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn login_submit(
+    State(st): State<AppState>,
+    lang: Lang,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if expected.is_empty() || !crate::auth::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes())
+    {
+        return login_form(
+            &st,
+            lang,
+            jar,
+            f.next.as_deref(),
+            Some(lang.t("login.expired")),
+            &f.login,
+        );
+    }
+    match st
+        .app
+        .store
+        .login(&f.login, &f.password, SessionKind::Web, ip)
+        .await
+    {
+        Ok(s) => {
+            let secure = st.app.config.public_url().starts_with("https://");
+            let cookie = Cookie::build((SESSION_COOKIE, s.token))
+                .http_only(true)
+                .secure(secure)
+                .same_site(SameSite::Lax)
+                .path("/")
+                .build();
+            let jar = jar
+                .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login"))
+                .add(cookie);
+            (jar, Redirect::to(&safe_next(f.next.as_deref()))).into_response()
+        }
+        Err(e) => {
+            st.metrics
+                .logins_failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let msg = match &e {
+                diwan_store::auth::LoginError::Locked { .. } => lang.t("login.locked"),
+                diwan_store::auth::LoginError::Store(_) => lang.t("error.internal"),
+                _ => lang.t("login.failed"),
+            };
+            login_form(&st, lang, jar, f.next.as_deref(), Some(msg), &f.login)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+async fn logout(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    jar: CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = user.check_csrf(&f.csrf) {
+        return error_page(&st, lang, Some(&user), &e);
+    }
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        if let Err(e) = st.app.store.logout(c.value()).await {
+            return error_page(&st, lang, Some(&user), &e.into());
+        }
+    }
+    (
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+async fn set_lang(
+    Path(code): Path<String>,
+    jar: CookieJar,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Fr);
+    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::days(365))
+        .build();
+    (jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_redirects() {
+        assert_eq!(
+            super::safe_next(Some("/registre?page=2")),
+            "/registre?page=2"
+        );
+        assert_eq!(super::safe_next(Some("//evil.example")), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
+        assert_eq!(super::safe_next(Some("/\\evil")), "/");
+        assert_eq!(super::safe_next(None), "/");
+    }
+}

@@ -152,9 +152,9 @@ impl Config {
             None => fig = fig.merge(Toml::file("diwan.toml")),
         }
         fig = fig.merge(Env::prefixed("DIWAN_").split("__").filter(|k| {
-            ENV_KEYS
-                .iter()
-                .any(|known| k.as_str().split('.').next() == Some(known))
+            let key = k.as_str().to_ascii_lowercase();
+            let top = key.split('.').next().unwrap_or("");
+            ENV_KEYS.contains(&top)
         }));
         for (k, v) in overrides {
             fig = fig.merge(Serialized::default(k, v));
@@ -239,6 +239,15 @@ mod tests {
         );
         std::fs::write(&f, "lisen = 1\n").unwrap();
         assert!(Config::load(Some(&f), &[]).is_err(), "typos are refused");
+        std::env::set_var("DIWAN_MAX_FILE_BYTES", "1234");
+        std::env::set_var("DIWAN_PORTAL__FILINGS_PER_MINUTE", "3");
+        std::env::set_var("DIWAN_TEST_DATABASE_URL", "ignored");
+        std::fs::write(&f, "").unwrap();
+        let c = Config::load(Some(&f), &[]).unwrap();
+        assert_eq!(c.max_file_bytes, 1234);
+        assert_eq!(c.portal.filings_per_minute, 3);
+        std::env::remove_var("DIWAN_MAX_FILE_BYTES");
+        std::env::remove_var("DIWAN_PORTAL__FILINGS_PER_MINUTE");
         std::fs::write(&f, "utc_offset = \"CET\"\n").unwrap();
         assert!(Config::load(Some(&f), &[]).is_err());
     }

@@ -1,0 +1,170 @@
+//! Starts the real `diwan` binary on a free port with a temporary data directory.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_diwan");
+
+/// A running server; killed on drop.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub child: Child,
+    pub logins: Vec<Value>,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `diwan demo` in a new temporary directory.
+pub fn demo_dir(env: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--data"])
+        .arg(dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+impl Server {
+    /// A demo platform served by the binary. `env` adds `DIWAN_*` settings.
+    pub fn demo(env: &[(&str, &str)]) -> Server {
+        let dir = demo_dir(env);
+        Server::start(dir, env)
+    }
+
+    pub fn start(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args(["serve", "--data"])
+            .arg(dir.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().copied())
+            .env("DIWAN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let logins: Vec<Value> =
+            serde_json::from_slice(&std::fs::read(dir.path().join("demo-logins.json")).unwrap_or_else(|_| b"[]".to_vec())).unwrap();
+        let server = Server { dir, base, child, logins };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::blocking::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not become ready");
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The password of a demo login.
+    pub fn password(&self, login: &str) -> String {
+        self.logins
+            .iter()
+            .find(|l| l["login"] == login)
+            .unwrap_or_else(|| panic!("no demo login {login}"))["password"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A bearer token for a demo login.
+    pub fn token(&self, login: &str) -> String {
+        let r = reqwest::blocking::Client::new()
+            .post(self.url("/api/v1/sessions"))
+            .json(&serde_json::json!({ "login": login, "password": self.password(login) }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "login {login}");
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the server with SIGTERM and returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under a directory (recursively).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A small valid PDF.
+pub fn pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".to_string(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(out.len());
+        out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).into_bytes());
+    }
+    let x = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).into_bytes());
+    for o in offs {
+        out.extend(format!("{o:010} 00000 n \n").into_bytes());
+    }
+    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n", objs.len() + 1).into_bytes());
+    out
+}

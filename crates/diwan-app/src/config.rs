@@ -82,6 +82,9 @@ pub struct Config {
     pub log_format: String,
     /// Database connections.
     pub max_connections: u32,
+    /// SQLite only: `full` (the default: every acknowledged filing survives a power loss) or
+    /// `normal` (faster; the last transactions may be lost on power loss, never corrupted).
+    pub sqlite_synchronous: String,
     pub portal: PortalConfig,
     pub smtp: SmtpConfig,
     /// An external RFC 3161 time-stamping service; the platform's own is used when absent.
@@ -101,6 +104,7 @@ impl Default for Config {
             master_key: None,
             log_format: "text".into(),
             max_connections: 8,
+            sqlite_synchronous: "full".into(),
             portal: PortalConfig::default(),
             smtp: SmtpConfig::default(),
             tsa_url: None,
@@ -120,6 +124,7 @@ const ENV_KEYS: &[&str] = &[
     "master_key",
     "log_format",
     "max_connections",
+    "sqlite_synchronous",
     "portal",
     "smtp",
     "tsa_url",
@@ -169,6 +174,11 @@ impl Config {
         if self.max_file_bytes == 0 || self.max_files == 0 {
             return Err(ConfigError::Invalid(
                 "max_file_bytes and max_files must be positive".into(),
+            ));
+        }
+        if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
+            return Err(ConfigError::Invalid(
+                "sqlite_synchronous must be full or normal".into(),
             ));
         }
         if !matches!(self.smtp.security.as_str(), "none" | "starttls" | "tls") {

@@ -40,6 +40,7 @@ impl App {
         let blobs = LocalBlobStore::open(config.data_dir.join("blobs")).await?;
         let mut opts = StoreOptions::new(config.database_url());
         opts.max_connections = config.max_connections;
+        opts.sqlite_synchronous_full = config.sqlite_synchronous == "full";
         let store = Store::open(&opts, Arc::new(blobs)).await?;
         Ok(App {
             store,

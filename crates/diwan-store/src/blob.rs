@@ -67,10 +67,24 @@ impl fmt::Debug for BlobHash {
 /// How many leading bytes a writer keeps to recognise the media type.
 const HEAD_LEN: usize = diwan_core::media::SNIFF_LEN;
 
-/// Streams one blob to a staging file, hashing on the way. Dropping it unfinished removes the file.
+/// Blobs up to this size are kept in memory until promoted, then written to their final place
+/// in one step; larger ones spill to a staging file as they arrive.
+const SPILL_AT: usize = 256 * 1024;
+
+enum Sink {
+    Memory(Vec<u8>),
+    File {
+        out: BufWriter<tokio::fs::File>,
+        path: PathBuf,
+    },
+    Done,
+}
+
+/// Streams one blob, hashing on the way: small blobs stay in memory, large ones go to a staging
+/// file. Dropping it unfinished removes the staging file.
 pub struct BlobWriter {
-    out: Option<BufWriter<tokio::fs::File>>,
-    path: PathBuf,
+    sink: Sink,
+    staging: PathBuf,
     hasher: Sha256,
     size: u64,
     limit: u64,
@@ -78,6 +92,17 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
+    fn new(staging: PathBuf, limit: u64) -> Self {
+        Self {
+            sink: Sink::Memory(Vec::new()),
+            staging,
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            head: Vec::new(),
+        }
+    }
+
     /// Appends a chunk. Fails (and the blob is abandoned) past the size limit.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         let new_size = self.size + chunk.len() as u64;
@@ -89,8 +114,31 @@ impl BlobWriter {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
-        if let Some(out) = self.out.as_mut() {
-            out.write_all(chunk).await?;
+        if let Sink::Memory(buf) = &mut self.sink {
+            if buf.len() + chunk.len() > SPILL_AT {
+                let pending = std::mem::take(buf);
+                let path = self
+                    .staging
+                    .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+                let file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .await?;
+                // From here on the file exists and Drop removes it if anything fails.
+                self.sink = Sink::File {
+                    out: BufWriter::with_capacity(256 * 1024, file),
+                    path,
+                };
+                if let Sink::File { out, .. } = &mut self.sink {
+                    out.write_all(&pending).await?;
+                }
+            }
+        }
+        match &mut self.sink {
+            Sink::Memory(buf) => buf.extend_from_slice(chunk),
+            Sink::File { out, .. } => out.write_all(chunk).await?,
+            Sink::Done => return Err(std::io::Error::other("writer already finished").into()),
         }
         self.size = new_size;
         Ok(())
@@ -106,43 +154,57 @@ impl BlobWriter {
         &self.head
     }
 
-    /// Flushes and syncs the staging file and returns the staged blob.
+    /// Completes the blob (syncing its staging file, if any) and returns it staged.
     pub async fn finish(mut self) -> Result<StagedBlob, BlobError> {
-        let mut out = self
-            .out
-            .take()
-            .ok_or_else(|| std::io::Error::other("writer already finished"))?;
-        out.flush().await?;
-        let file = out.into_inner();
-        file.sync_all().await?;
-        drop(file);
+        let content = match std::mem::replace(&mut self.sink, Sink::Done) {
+            Sink::Memory(buf) => Staged::Memory(buf),
+            Sink::File { mut out, path } => {
+                // Until the file is handed to the StagedBlob, removing it on error is ours to do.
+                let synced = async {
+                    out.flush().await?;
+                    out.get_ref().sync_all().await
+                }
+                .await;
+                if let Err(e) = synced {
+                    let _ = tokio::fs::remove_file(&path).await;
+                    return Err(e.into());
+                }
+                Staged::File(path)
+            }
+            Sink::Done => return Err(std::io::Error::other("writer already finished").into()),
+        };
         let hash = BlobHash(std::mem::take(&mut self.hasher).finalize().into());
-        let path = std::mem::take(&mut self.path);
         Ok(StagedBlob {
             hash,
             size: self.size,
             head: std::mem::take(&mut self.head),
-            path: Some(path),
+            content,
         })
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
+        if let Sink::File { path, .. } = &self.sink {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
 
-/// A complete blob waiting in staging for its database transaction to commit.
+#[derive(Debug)]
+enum Staged {
+    Memory(Vec<u8>),
+    File(PathBuf),
+    Promoted,
+}
+
+/// A complete blob waiting for its database transaction (in memory or in a staging file).
 #[derive(Debug)]
 pub struct StagedBlob {
     hash: BlobHash,
     size: u64,
     head: Vec<u8>,
-    /// `None` once promoted.
-    path: Option<PathBuf>,
+    content: Staged,
 }
 
 impl StagedBlob {
@@ -159,7 +221,7 @@ impl StagedBlob {
 
 impl Drop for StagedBlob {
     fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
+        if let Staged::File(p) = &self.content {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -179,7 +241,7 @@ pub enum BlobStatus {
 pub trait BlobStore: Send + Sync {
     /// Starts a new blob of at most `limit` bytes.
     async fn writer(&self, limit: u64) -> Result<BlobWriter, BlobError>;
-    /// Moves a staged blob to its final place (no-op if the content is already stored).
+    /// Moves a staged blob to its final place (no-op if the content is already stored), durably.
     async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError>;
     /// Opens a stored blob for reading.
     async fn open(&self, hash: &BlobHash) -> Result<tokio::fs::File, BlobError>;
@@ -235,6 +297,53 @@ impl LocalBlobStore {
     }
 }
 
+/// Puts staged content at `dst` durably: written (or renamed) under a temporary name in the
+/// final directory, synced, renamed, and the directory synced. Existing content is kept as is.
+fn place(content: &Staged, dst: &Path) -> std::io::Result<()> {
+    if dst.exists() {
+        return Ok(());
+    }
+    let dir = dst
+        .parent()
+        .ok_or_else(|| std::io::Error::other("blob path has no parent"))?;
+    if !dir.exists() {
+        // Create the two shard levels and make their entries durable too.
+        let top = dir
+            .parent()
+            .ok_or_else(|| std::io::Error::other("blob path has no shard"))?;
+        let top_new = !top.exists();
+        std::fs::create_dir_all(dir)?;
+        if top_new {
+            if let Some(base) = top.parent() {
+                sync_dir(base)?;
+            }
+        }
+        sync_dir(top)?;
+    }
+    match content {
+        Staged::Memory(bytes) => {
+            use std::io::Write;
+            let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+            let written = (|| {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?;
+                f.write_all(bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, dst)
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written?;
+        }
+        Staged::File(src) => std::fs::rename(src, dst)?,
+        Staged::Promoted => return Ok(()),
+    }
+    sync_dir(dir)
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -259,53 +368,21 @@ fn hash_file(path: &Path) -> std::io::Result<(BlobHash, u64)> {
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn writer(&self, limit: u64) -> Result<BlobWriter, BlobError> {
-        let path = self
-            .staging
-            .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
-        Ok(BlobWriter {
-            out: Some(BufWriter::with_capacity(128 * 1024, file)),
-            path,
-            hasher: Sha256::new(),
-            size: 0,
-            limit,
-            head: Vec::new(),
-        })
+        Ok(BlobWriter::new(self.staging.clone(), limit))
     }
 
     async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError> {
-        let Some(src) = staged.path.take() else {
-            return Ok(());
-        };
+        let content = std::mem::replace(&mut staged.content, Staged::Promoted);
         let dst = self.path_of(&staged.hash);
         let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            if dst.exists() {
-                std::fs::remove_file(&src)?;
-                return Ok(());
-            }
-            let dir = dst
-                .parent()
-                .ok_or_else(|| std::io::Error::other("blob path has no parent"))?;
-            if !dir.exists() {
-                // Create the two shard levels and make their entries durable too.
-                let top = dir
-                    .parent()
-                    .ok_or_else(|| std::io::Error::other("blob path has no shard"))?;
-                let top_new = !top.exists();
-                std::fs::create_dir_all(dir)?;
-                if top_new {
-                    if let Some(base) = top.parent() {
-                        sync_dir(base)?;
-                    }
+            let outcome = place(&content, &dst);
+            if let Staged::File(src) = &content {
+                // Whether it was moved, deduplicated or failed, the staging file must go.
+                if outcome.is_err() || src.exists() {
+                    let _ = std::fs::remove_file(src);
                 }
-                sync_dir(top)?;
             }
-            std::fs::rename(&src, &dst)?;
-            sync_dir(dir)
+            outcome
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -459,6 +536,39 @@ mod tests {
             0
         );
         assert!(store.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn large_blobs_spill_to_staging_and_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let staging = || {
+            std::fs::read_dir(dir.path().join("staging"))
+                .unwrap()
+                .count()
+        };
+        let chunk = vec![7u8; 100 * 1024];
+        {
+            let mut w = store.writer(10 << 20).await.unwrap();
+            for _ in 0..4 {
+                w.write(&chunk).await.unwrap();
+            }
+            assert_eq!(staging(), 1, "spilled to a staging file");
+        }
+        assert_eq!(staging(), 0, "dropped writer removed its file");
+        let mut w = store.writer(10 << 20).await.unwrap();
+        for _ in 0..4 {
+            w.write(&chunk).await.unwrap();
+        }
+        let mut staged = w.finish().await.unwrap();
+        assert_eq!(staged.size(), 400 * 1024);
+        store.promote(&mut staged).await.unwrap();
+        assert_eq!(staging(), 0);
+        assert_eq!(
+            store.read(&staged.hash()).await.unwrap(),
+            vec![7u8; 400 * 1024]
+        );
+        assert_eq!(staged.hash(), BlobHash::of(&vec![7u8; 400 * 1024]));
     }
 
     #[tokio::test]

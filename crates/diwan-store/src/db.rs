@@ -45,6 +45,24 @@ struct Inner {
     read: AnyPool,
     write: AnyPool,
     blobs: Arc<dyn BlobStore>,
+    /// Writes registrations in batches (group commit).
+    registrar: crate::batch::Registrar,
+}
+
+/// Starts the runtime of the registration writer: a thread of its own, so that the writer's
+/// round trips to the database are not queued behind request handling.
+fn writer_runtime() -> Result<tokio::runtime::Handle> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("diwan-writer")
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("cannot start the writer runtime: {e}")))?;
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("diwan-writer".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(|e| StoreError::Invalid(format!("cannot start the writer thread: {e}")))?;
+    Ok(handle)
 }
 
 /// The store: database pools plus the blob store. Cheap to clone.
@@ -120,12 +138,15 @@ impl Store {
                     })
                     .connect(&url)
                     .await?;
+                let registrar =
+                    crate::batch::Registrar::start(write.clone(), backend, &writer_runtime()?);
                 Store {
                     inner: Arc::new(Inner {
                         backend,
                         read,
                         write,
                         blobs,
+                        registrar,
                     }),
                 }
             }
@@ -136,12 +157,15 @@ impl Store {
                     .connect(url)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
+                let registrar =
+                    crate::batch::Registrar::start(pool.clone(), backend, &writer_runtime()?);
                 Store {
                     inner: Arc::new(Inner {
                         backend,
                         read: pool.clone(),
-                        write: pool,
+                        write: pool.clone(),
                         blobs,
+                        registrar,
                     }),
                 }
             }
@@ -168,6 +192,16 @@ impl Store {
             Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.inner.write.begin().await?,
         })
+    }
+
+    /// Submits a prepared registration to the group-commit writer.
+    pub(crate) async fn submit(
+        &self,
+        admin: AdministrationId,
+        actor: crate::Actor,
+        prepared: crate::registry::PreparedRegistration,
+    ) -> Result<crate::registry::Registered> {
+        self.inner.registrar.submit(admin, actor, prepared).await
     }
 
     /// The tenant-scoped view of one administration.

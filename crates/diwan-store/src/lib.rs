@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod auth;
+mod batch;
 pub mod blob;
 mod db;
 pub mod fsck;
@@ -45,6 +46,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
 }

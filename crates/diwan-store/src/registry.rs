@@ -267,12 +267,27 @@ impl Tenant {
     /// Registers a correspondence: allocates its number in the register's yearly sequence, in the
     /// same transaction as the record, its documents and its audit entry. Staged blobs are
     /// promoted before the transaction (see [`crate::blob`]).
+    ///
+    /// Registrations arriving together are committed together (group commit, see
+    /// [`crate::batch`]): each runs inside its own savepoint, so one failing registration never
+    /// affects another, and the answer is given only once the commit is durable.
     pub async fn register_correspondence(
         &self,
-        mut new: NewCorrespondence,
+        new: NewCorrespondence,
         actor: &Actor,
         local_offset: UtcOffset,
     ) -> Result<Registered> {
+        let prepared = self.prepare_registration(new, local_offset).await?;
+        self.store.submit(self.admin, actor.clone(), prepared).await
+    }
+
+    /// Validates a registration and promotes its documents; everything that can fail because of
+    /// the request fails here, before any write.
+    pub(crate) async fn prepare_registration(
+        &self,
+        mut new: NewCorrespondence,
+        local_offset: UtcOffset,
+    ) -> Result<PreparedRegistration> {
         let subject = clean_text(&new.subject, 500, false).map_err(|e| invalid("subject", e))?;
         let summary = clean_optional(new.summary.as_deref(), 5000, true)
             .map_err(|e| invalid("summary", e))?;
@@ -307,112 +322,34 @@ impl Tenant {
         for d in new.documents.iter_mut() {
             self.store.blobs().promote(&mut d.blob).await?;
         }
-
-        let admin = self.admin_str();
-        let now = OffsetDateTime::now_utc();
-        let year = now.to_offset(local_offset).year();
-        let id = CorrespondenceId::new();
-        let mut tx = self.store.begin().await?;
-        let codes = sqlx::query(
-            "SELECT e.code, a.code FROM registers r JOIN entities e ON e.id = r.entity_id \
-             JOIN administrations a ON a.id = r.administration_id WHERE r.administration_id = $1 AND r.id = $2",
-        )
-        .bind(&admin)
-        .bind(reg.id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("register"))?;
-        let entity_code: String = codes.try_get(0)?;
-        let admin_code: String = codes.try_get(1)?;
-        let seq: i64 = sqlx::query(
-            "INSERT INTO register_counters (register_id, year, last_value) VALUES ($1, $2, 1) \
-             ON CONFLICT (register_id, year) DO UPDATE SET last_value = register_counters.last_value + 1 \
-             RETURNING last_value",
-        )
-        .bind(reg.id.to_string())
-        .bind(i64::from(year))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let number = format.render(&NumberParts {
-            entity_code: &entity_code,
-            admin_code: &admin_code,
+        let documents = new
+            .documents
+            .iter()
+            .map(|d| PreparedDocument {
+                role: d.role,
+                file_name: d.file_name.as_str().to_string(),
+                media_type: d.media_type,
+                size: d.blob.size() as i64,
+                sha256: d.blob.hash().to_hex(),
+            })
+            .collect();
+        Ok(PreparedRegistration {
+            register: reg.id,
             direction: reg.direction,
-            year,
-            sequence: seq as u64,
-        });
-        let contact_id = match new.contact {
-            Some(c) => c,
-            None => upsert_contact(&mut tx, &admin, &party, now).await?,
-        };
-        sqlx::query(&format!(
-            "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
-        ))
-        .bind(id.to_string())
-        .bind(reg.id.to_string())
-        .bind(reg.direction.as_str())
-        .bind(i64::from(year))
-        .bind(seq)
-        .bind(&number)
-        .bind(&subject)
-        .bind(summary)
-        .bind(contact_id.to_string())
-        .bind(party.kind.as_str())
-        .bind(&party.name)
-        .bind(new.letter_date.map(fmt_date))
-        .bind(micros(new.received_at))
-        .bind(external_ref)
-        .bind(new.channel.as_str())
-        .bind(new.confidentiality.as_str())
-        .bind(new.priority.as_str())
-        .bind(Status::Registered.as_str())
-        .bind(new.due.map(|(d, _)| fmt_date(d)))
-        .bind(new.due.map(|(_, b)| b.as_str()))
-        .bind(actor.user_id.map(|u| u.to_string()))
-        .bind(micros(now))
-        .bind(micros(now))
-        .bind(&admin)
-        .execute(&mut *tx)
-        .await?;
-        let mut doc_hashes = Vec::with_capacity(new.documents.len());
-        for (i, d) in new.documents.iter().enumerate() {
-            let hash = d.blob.hash().to_hex();
-            sqlx::query(
-                "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
-                 media_type, size, sha256, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-            )
-            .bind(DocumentId::new().to_string())
-            .bind(&admin)
-            .bind(id.to_string())
-            .bind(d.role.as_str())
-            .bind(i as i64)
-            .bind(d.file_name.as_str())
-            .bind(d.media_type.as_str())
-            .bind(d.blob.size() as i64)
-            .bind(&hash)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
-            doc_hashes.push(hash);
-        }
-        audit::append(
-            &mut tx,
-            &admin,
-            actor,
-            "correspondence.register",
-            "correspondence",
-            &id.to_string(),
-            &json!({ "number": number, "register": reg.id, "channel": new.channel, "documents": doc_hashes }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Registered {
-            id,
-            number,
-            year,
-            seq,
-            registered_at: now,
+            format,
+            subject,
+            summary,
+            external_ref,
+            party,
+            contact: new.contact,
+            letter_date: new.letter_date,
+            received_at: new.received_at,
+            channel: new.channel,
+            confidentiality: new.confidentiality,
+            priority: new.priority,
+            due: new.due,
+            documents,
+            local_offset,
         })
     }
 
@@ -697,4 +634,145 @@ impl QueryBuilder {
         }
         query
     }
+}
+
+/// A document of a validated registration, already promoted in the blob store.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedDocument {
+    role: DocumentRole,
+    file_name: String,
+    media_type: MediaType,
+    size: i64,
+    sha256: String,
+}
+
+/// A validated registration, ready to be written.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedRegistration {
+    pub(crate) register: RegisterId,
+    direction: Direction,
+    format: NumberFormat,
+    subject: String,
+    summary: Option<String>,
+    external_ref: Option<String>,
+    party: Party,
+    contact: Option<ContactId>,
+    letter_date: Option<Date>,
+    received_at: OffsetDateTime,
+    channel: Channel,
+    confidentiality: Confidentiality,
+    priority: Priority,
+    due: Option<(Date, LegalBasis)>,
+    documents: Vec<PreparedDocument>,
+    local_offset: UtcOffset,
+}
+
+/// Writes a registration inside the caller's transaction: number, record, documents, audit.
+pub(crate) async fn write_registration(
+    tx: &mut sqlx::AnyConnection,
+    admin: &str,
+    p: &PreparedRegistration,
+    actor: &Actor,
+) -> Result<Registered> {
+    let now = OffsetDateTime::now_utc();
+    let year = now.to_offset(p.local_offset).year();
+    let id = CorrespondenceId::new();
+    let codes = sqlx::query(
+        "SELECT e.code, a.code FROM registers r JOIN entities e ON e.id = r.entity_id \
+         JOIN administrations a ON a.id = r.administration_id WHERE r.administration_id = $1 AND r.id = $2",
+    )
+    .bind(admin)
+    .bind(p.register.to_string())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound("register"))?;
+    let entity_code: String = codes.try_get(0)?;
+    let admin_code: String = codes.try_get(1)?;
+    let seq: i64 = sqlx::query(
+        "INSERT INTO register_counters (register_id, year, last_value) VALUES ($1, $2, 1) \
+         ON CONFLICT (register_id, year) DO UPDATE SET last_value = register_counters.last_value + 1 \
+         RETURNING last_value",
+    )
+    .bind(p.register.to_string())
+    .bind(i64::from(year))
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    let number = p.format.render(&NumberParts {
+        entity_code: &entity_code,
+        admin_code: &admin_code,
+        direction: p.direction,
+        year,
+        sequence: seq as u64,
+    });
+    let contact_id = match p.contact {
+        Some(c) => c,
+        None => upsert_contact(tx, admin, &p.party, now).await?,
+    };
+    sqlx::query(&format!(
+        "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+    ))
+    .bind(id.to_string())
+    .bind(p.register.to_string())
+    .bind(p.direction.as_str())
+    .bind(i64::from(year))
+    .bind(seq)
+    .bind(&number)
+    .bind(&p.subject)
+    .bind(p.summary.clone())
+    .bind(contact_id.to_string())
+    .bind(p.party.kind.as_str())
+    .bind(&p.party.name)
+    .bind(p.letter_date.map(fmt_date))
+    .bind(micros(p.received_at))
+    .bind(p.external_ref.clone())
+    .bind(p.channel.as_str())
+    .bind(p.confidentiality.as_str())
+    .bind(p.priority.as_str())
+    .bind(Status::Registered.as_str())
+    .bind(p.due.map(|(d, _)| fmt_date(d)))
+    .bind(p.due.map(|(_, b)| b.as_str()))
+    .bind(actor.user_id.map(|u| u.to_string()))
+    .bind(micros(now))
+    .bind(micros(now))
+    .bind(admin)
+    .execute(&mut *tx)
+    .await?;
+    for (i, d) in p.documents.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
+             media_type, size, sha256, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+        )
+        .bind(DocumentId::new().to_string())
+        .bind(admin)
+        .bind(id.to_string())
+        .bind(d.role.as_str())
+        .bind(i as i64)
+        .bind(&d.file_name)
+        .bind(d.media_type.as_str())
+        .bind(d.size)
+        .bind(&d.sha256)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let hashes: Vec<&str> = p.documents.iter().map(|d| d.sha256.as_str()).collect();
+    audit::append(
+        tx,
+        admin,
+        actor,
+        "correspondence.register",
+        "correspondence",
+        &id.to_string(),
+        &json!({ "number": number, "register": p.register, "channel": p.channel, "documents": hashes }),
+    )
+    .await?;
+    Ok(Registered {
+        id,
+        number,
+        year,
+        seq,
+        registered_at: now,
+    })
 }

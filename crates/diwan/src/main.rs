@@ -1,6 +1,7 @@
 //! `diwan`: the platform's single binary.
 
 mod admin;
+mod bench;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -49,6 +50,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure throughput, latency and memory through HTTP against a separate server process.
+    Bench(bench::BenchArgs),
     /// Administer the platform from the server: administrations, entities, users, registers.
     Admin {
         #[arg(long)]
@@ -128,7 +131,9 @@ async fn run() -> Result<std::process::ExitCode> {
             let path = dir.join("demo-logins.json");
             std::fs::write(&path, serde_json::to_vec_pretty(&logins)?)?;
             println!("Demo platform created in {}", dir.display());
-            println!("LOGIN                        PASSWORD           ROLE            ADMIN     ENTITY");
+            println!(
+                "LOGIN                        PASSWORD           ROLE            ADMIN     ENTITY"
+            );
             for l in &logins {
                 println!(
                     "{:<28} {:<18} {:<15} {:<9} {}",
@@ -213,6 +218,7 @@ async fn run() -> Result<std::process::ExitCode> {
                 std::process::ExitCode::from(1)
             });
         }
+        Command::Bench(args) => bench::run(args).await?,
         Command::Admin { data, command } => {
             let config = Config::load(config_file, &overrides(&data, &None))?;
             init_logging(&config.log_format);

@@ -18,7 +18,11 @@ pub struct Server {
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `diwan demo` in a new temporary directory.
@@ -30,7 +34,11 @@ pub fn demo_dir(env: &[(&str, &str)]) -> tempfile::TempDir {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
@@ -54,9 +62,16 @@ impl Server {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let logins: Vec<Value> =
-            serde_json::from_slice(&std::fs::read(dir.path().join("demo-logins.json")).unwrap_or_else(|_| b"[]".to_vec())).unwrap();
-        let server = Server { dir, base, child, logins };
+        let logins: Vec<Value> = serde_json::from_slice(
+            &std::fs::read(dir.path().join("demo-logins.json")).unwrap_or_else(|_| b"[]".to_vec()),
+        )
+        .unwrap();
+        let server = Server {
+            dir,
+            base,
+            child,
+            logins,
+        };
         server.wait_ready();
         server
     }
@@ -102,7 +117,10 @@ impl Server {
             .send()
             .unwrap();
         assert_eq!(r.status(), 201, "login {login}");
-        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Stops the server with SIGTERM and returns whether it exited cleanly.
@@ -165,6 +183,12 @@ pub fn pdf(text: &str) -> Vec<u8> {
     for o in offs {
         out.extend(format!("{o:010} 00000 n \n").into_bytes());
     }
-    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n", objs.len() + 1).into_bytes());
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .into_bytes(),
+    );
     out
 }

@@ -1,0 +1,320 @@
+//! `diwan bench`: measures the platform as users meet it — through HTTP, against a separate
+//! `diwan serve` process — and prints figures for docs/BENCHMARKS.md.
+
+use anyhow::{bail, Context, Result};
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Database URL for the server (default: SQLite in a temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Registrations to time.
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Size of each registered document, bytes.
+    #[arg(long, default_value_t = 10 * 1024)]
+    size: usize,
+    /// Size of the large upload whose memory cost is measured, MiB (0 to skip).
+    #[arg(long, default_value_t = 100)]
+    big_mib: u64,
+    /// SQLite `synchronous=FULL` (durable on power loss; the default) or NORMAL.
+    #[arg(long)]
+    sqlite_normal: bool,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let get = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((get("VmRSS:")?, get("VmHWM:")?))
+}
+
+/// A PDF of exactly `size` bytes (padding in a comment), unique per `n`.
+fn pdf_of_size(n: usize, size: usize) -> Vec<u8> {
+    let mut v = format!("%PDF-1.4\n% registration {n}\n").into_bytes();
+    v.resize(size.max(v.len()), b'.');
+    v
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn start(args: &BenchArgs) -> Result<Server> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    let mut env: Vec<(&str, String)> = vec![("DIWAN_LOG", "error".into())];
+    if let Some(u) = &args.database_url {
+        env.push(("DIWAN_DATABASE_URL", u.clone()));
+    }
+    let big = (args.big_mib + 1) * 1024 * 1024;
+    env.push((
+        "DIWAN_MAX_FILE_BYTES",
+        big.max(100 * 1024 * 1024).to_string(),
+    ));
+    let demo = Command::new(&exe)
+        .args(["demo", "--data"])
+        .arg(dir.path())
+        .envs(env.clone())
+        .output()?;
+    if !demo.status.success() {
+        bail!("demo failed: {}", String::from_utf8_lossy(&demo.stderr));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut cmd = Command::new(&exe);
+    cmd.args(["serve", "--data"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .envs(env);
+    if args.sqlite_normal {
+        cmd.env("DIWAN_SQLITE_SYNCHRONOUS", "normal");
+    }
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    for _ in 0..600 {
+        if c.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+        {
+            return Ok(Server {
+                child,
+                base,
+                _dir: dir,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("server did not start")
+}
+
+fn password(dir: &Path, login: &str) -> Result<String> {
+    let logins: Vec<Value> = serde_json::from_slice(&std::fs::read(dir.join("demo-logins.json"))?)?;
+    logins
+        .iter()
+        .find(|l| l["login"] == login)
+        .and_then(|l| l["password"].as_str())
+        .map(String::from)
+        .context("demo login")
+}
+
+async fn register(c: &reqwest::Client, base: &str, token: &str, body: Vec<u8>) -> Result<Value> {
+    let meta = r#"{"direction":"incoming","subject":"Benchmark","sender":{"kind":"company","name":"Bench SARL"}}"#;
+    let form = Form::new()
+        .part("metadata", Part::text(meta).mime_str("application/json")?)
+        .part("file", Part::bytes(body).file_name("bench.pdf"));
+    let r = c
+        .post(format!("{base}/api/v1/correspondences"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await?;
+    if r.status() != 201 {
+        bail!(
+            "registration failed: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+    }
+    Ok(r.json().await?)
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let engine = if args
+        .database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres"))
+    {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    eprintln!("starting a demo server on {engine}…");
+    let server = start(&args).await?;
+    let base = server.base.clone();
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let pw = password(server._dir.path(), "bo@mtnra")?;
+    let login: Value = c
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"login": "bo@mtnra", "password": pw}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("token")?.to_string();
+
+    // Warm-up.
+    for i in 0..100 {
+        register(&c, &base, &token, pdf_of_size(1_000_000 + i, args.size)).await?;
+    }
+
+    // Throughput.
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (c, base, token, next) = (c.clone(), base.clone(), token.clone(), next.clone());
+        let (total, size) = (args.requests as u64, args.size);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let body = pdf_of_size(i as usize, size);
+                let t = Instant::now();
+                register(&c, &base, &token, body).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    let rate = args.requests as f64 / elapsed.as_secs_f64();
+    println!(
+        "registrations ({engine}, {} B documents, concurrency {}): {} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        args.size,
+        args.concurrency,
+        args.requests,
+        elapsed.as_secs_f64(),
+        rate,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+
+    // 64 concurrent registrations on one register: numbers must be exactly consecutive.
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (c, base, token) = (c.clone(), base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            register(&c, &base, &token, pdf_of_size(2_000_000 + i, 2048)).await
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await??["sequence"].as_i64().context("sequence")?);
+    }
+    seqs.sort();
+    let consecutive = seqs.windows(2).all(|w| w[1] == w[0] + 1);
+    println!(
+        "64 concurrent registrations on one register ({engine}): numbers {}..{} — {}",
+        seqs[0],
+        seqs[63],
+        if consecutive {
+            "exactly consecutive, no gap, no duplicate"
+        } else {
+            "NOT CONSECUTIVE"
+        }
+    );
+    if !consecutive {
+        bail!("numbering is not gapless under concurrency: {seqs:?}");
+    }
+
+    // Memory while uploading a large file.
+    if args.big_mib > 0 {
+        let pid = server.child.id();
+        let path: PathBuf = server._dir.path().join("big.pdf");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(b"%PDF-1.4\n")?;
+            let chunk = vec![b'.'; 1 << 20];
+            for _ in 0..args.big_mib {
+                f.write_all(&chunk)?;
+            }
+        }
+        let (rss_before, _) = rss_kib(pid).context("server RSS")?;
+        let peak = Arc::new(AtomicU64::new(rss_before));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some((rss, _)) = rss_kib(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let file = tokio::fs::File::open(&path).await?;
+        let len = file.metadata().await?.len();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+        let meta = r#"{"direction":"incoming","subject":"Large scan","sender":{"kind":"person","name":"Bench"}}"#;
+        let form = Form::new()
+            .part("metadata", Part::text(meta).mime_str("application/json")?)
+            .part(
+                "file",
+                Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
+                    .file_name("big.pdf"),
+            );
+        let t = Instant::now();
+        let r = c
+            .post(format!("{base}/api/v1/correspondences"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = r.status();
+        let took = t.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let _ = sampler.join();
+        if status != 201 {
+            bail!("large upload failed: {status}");
+        }
+        let growth = peak.load(Ordering::Relaxed).saturating_sub(rss_before);
+        println!(
+            "upload of a {} MiB file: {:.2} s ({:.0} MiB/s); server RSS {} KiB before, peak {} KiB, growth {:.1} MiB",
+            args.big_mib,
+            took.as_secs_f64(),
+            args.big_mib as f64 / took.as_secs_f64(),
+            rss_before,
+            peak.load(Ordering::Relaxed),
+            growth as f64 / 1024.0
+        );
+    }
+    Ok(())
+}

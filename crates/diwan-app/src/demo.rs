@@ -443,6 +443,7 @@ impl App {
                     media_type: MediaType::Pdf,
                     blob,
                 }],
+                portal: None,
             };
             tenant
                 .register_correspondence(new, &actor, self.offset())

@@ -326,6 +326,7 @@ impl App {
             priority: req.priority.unwrap_or(Priority::Normal),
             due,
             documents,
+            portal: None,
         };
         Ok(tenant
             .register_correspondence(new, &who.actor(), self.offset())

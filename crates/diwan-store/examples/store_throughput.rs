@@ -98,6 +98,7 @@ async fn main() {
                         media_type: MediaType::Pdf,
                         blob,
                     }],
+                    portal: None,
                 };
                 t.register_correspondence(new, &a, time::UtcOffset::UTC)
                     .await

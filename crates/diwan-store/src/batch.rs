@@ -241,6 +241,7 @@ mod tests {
                     media_type: MediaType::Pdf,
                     blob,
                 }],
+                portal: None,
             };
             let mut p = t
                 .prepare_registration(new, time::UtcOffset::UTC)

@@ -25,6 +25,7 @@ pub struct FsckReport {
     pub administrations: usize,
     pub audit_entries: i64,
     pub registers_checked: usize,
+    pub log_leaves: i64,
     pub correspondences: i64,
     pub blobs_checked: usize,
     pub bytes_checked: u64,
@@ -121,6 +122,39 @@ impl Store {
             report.push(
                 "register",
                 format!("{uncounted} correspondences belong to a register year without a counter"),
+            );
+        }
+
+        // Transparency log: every leaf hash matches its entry, indices are contiguous, and each
+        // record's leaf is the record's.
+        match self.verify_log_leaves().await? {
+            Ok(n) => report.log_leaves = n,
+            Err(msg) => report.push("log", msg),
+        }
+        let mismatched: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM correspondences c LEFT JOIN log_leaves l ON l.idx = c.leaf_index \
+             WHERE c.leaf_index IS NOT NULL AND (l.idx IS NULL OR l.object_id <> c.id)",
+        )
+        .fetch_one(self.read())
+        .await?
+        .try_get(0)?;
+        if mismatched > 0 {
+            report.push(
+                "log",
+                format!("{mismatched} records point at a log leaf that is not theirs"),
+            );
+        }
+        let vanished: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM log_leaves l WHERE l.kind IN ('register_entry', 'receipt') \
+             AND NOT EXISTS (SELECT 1 FROM correspondences c WHERE c.id = l.object_id)",
+        )
+        .fetch_one(self.read())
+        .await?
+        .try_get(0)?;
+        if vanished > 0 {
+            report.push(
+                "log",
+                format!("{vanished} log leaves prove records that no longer exist"),
             );
         }
 

@@ -21,7 +21,9 @@ mod batch;
 pub mod blob;
 mod db;
 pub mod fsck;
+pub mod log;
 pub mod org;
+pub mod outbox;
 pub mod registry;
 
 pub use audit::Actor;

@@ -58,6 +58,22 @@ pub struct NewCorrespondence {
     pub priority: Priority,
     pub due: Option<(Date, LegalBasis)>,
     pub documents: Vec<NewDocument>,
+    /// Set for filings received on the public portal.
+    pub portal: Option<PortalFiling>,
+}
+
+/// What a portal filing adds to a registration: the filer's means of follow-up and the first
+/// notification, written in the same transaction.
+#[derive(Debug, Clone)]
+pub struct PortalFiling {
+    /// SHA-256 (hex) of the tracking code given once to the filer.
+    pub tracking_hash: String,
+    /// Random token naming the receipt in download URLs.
+    pub receipt_token: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// The e-mail announcing the registration (queued in the outbox).
+    pub notification: Option<crate::outbox::NewMessage>,
 }
 
 /// The outcome of a registration.
@@ -69,6 +85,8 @@ pub struct Registered {
     pub seq: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
+    /// Index of the record's leaf in the transparency log.
+    pub leaf_index: i64,
 }
 
 /// A stored document.
@@ -350,6 +368,8 @@ impl Tenant {
             due: new.due,
             documents,
             local_offset,
+            portal: new.portal,
+            log_salt: random_salt(),
         })
     }
 
@@ -665,6 +685,9 @@ pub(crate) struct PreparedRegistration {
     due: Option<(Date, LegalBasis)>,
     documents: Vec<PreparedDocument>,
     local_offset: UtcOffset,
+    portal: Option<PortalFiling>,
+    /// Salt of the personal data hashed into the log entry.
+    log_salt: String,
 }
 
 /// Writes a registration inside the caller's transaction: number, record, documents, audit.
@@ -709,6 +732,13 @@ pub(crate) async fn write_registration(
         Some(c) => c,
         None => upsert_contact(tx, admin, &p.party, now).await?,
     };
+    let entry = log_entry(p, &admin_code, &number, now);
+    let kind = if p.portal.is_some() {
+        "receipt"
+    } else {
+        "register_entry"
+    };
+    let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id.to_string()).await?;
     sqlx::query(&format!(
         "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
          ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
@@ -739,6 +769,33 @@ pub(crate) async fn write_registration(
     .bind(admin)
     .execute(&mut *tx)
     .await?;
+    sqlx::query("UPDATE correspondences SET leaf_index = $1, log_salt = $2 WHERE id = $3")
+        .bind(leaf_index)
+        .bind(&p.log_salt)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if let Some(f) = &p.portal {
+        sqlx::query(
+            "INSERT INTO filings (correspondence_id, administration_id, tracking_hash, receipt_token, filer_email, \
+             filer_phone, filer_salt, leaf_index, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        )
+        .bind(id.to_string())
+        .bind(admin)
+        .bind(&f.tracking_hash)
+        .bind(&f.receipt_token)
+        .bind(f.email.clone())
+        .bind(f.phone.clone())
+        .bind(&p.log_salt)
+        .bind(leaf_index)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(m) = &f.notification {
+            let m = m.with_number(&number);
+            crate::outbox::enqueue(tx, Some(admin), &m).await?;
+        }
+    }
     for (i, d) in p.documents.iter().enumerate() {
         sqlx::query(
             "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
@@ -774,5 +831,59 @@ pub(crate) async fn write_registration(
         year,
         seq,
         registered_at: now,
+        leaf_index,
     })
+}
+
+fn random_salt() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    hex::encode(b)
+}
+
+/// The salted hash of a party that enters the log: `SHA-256(salt ‖ kind ‖ 0x1F ‖ name ‖ 0x1F ‖
+/// id number)`, hex; the salt is hex text.
+pub fn party_hash(
+    salt: &str,
+    party_kind: ContactKind,
+    name: &str,
+    id_number: Option<&str>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(party_kind.as_str().as_bytes());
+    h.update([0x1f]);
+    h.update(name.as_bytes());
+    h.update([0x1f]);
+    h.update(id_number.unwrap_or("").as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The log entry of a registration: compact JSON with sorted keys, no personal data in clear.
+fn log_entry(
+    p: &PreparedRegistration,
+    admin_code: &str,
+    number: &str,
+    at: OffsetDateTime,
+) -> Vec<u8> {
+    let docs: Vec<serde_json::Value> = p
+        .documents
+        .iter()
+        .map(|d| json!({ "sha256": d.sha256, "size": d.size }))
+        .collect();
+    // Keys in sorted order, whatever map type serde_json is built with.
+    let entry = json!({
+        "administration": admin_code,
+        "documents": docs,
+        "due_date": p.due.map(|(d, _)| fmt_date(d)),
+        "legal_basis": p.due.map(|(_, b)| b.as_str()),
+        "number": number,
+        "party": party_hash(&p.log_salt, p.party.kind, &p.party.name, p.party.id_number.as_deref()),
+        "register": p.register,
+        "registered_at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "type": if p.portal.is_some() { "receipt" } else { "register_entry" },
+        "v": 1,
+    });
+    serde_json::to_vec(&entry).unwrap_or_default()
 }

@@ -455,7 +455,9 @@ async fn fsck_finds_damage() {
                     .unwrap(),
             );
         }
-        assert!(t.store.fsck(&|_, _| {}).await.unwrap().is_sound());
+        let sound = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(sound.is_sound());
+        assert_eq!(sound.log_leaves, 3, "every registration is a log leaf");
 
         // A damaged blob.
         let docs = o.tenant.documents(ids[0].id).await.unwrap();
@@ -493,6 +495,23 @@ async fn fsck_finds_damage() {
             .execute(&mut c)
             .await
             .unwrap();
+        if t.name == "sqlite" {
+            sqlx::query("DROP TRIGGER log_leaves_no_update")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        } else {
+            sqlx::query("ALTER TABLE log_leaves DISABLE TRIGGER log_leaves_no_change")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "UPDATE log_leaves SET entry = REPLACE(entry, 'MAGRI', 'FORGED') WHERE idx = 2",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
         sqlx::query("DELETE FROM documents WHERE correspondence_id = $1")
             .bind(ids[1].id.to_string())
             .execute(&mut c)
@@ -519,6 +538,20 @@ async fn fsck_finds_damage() {
                 .any(|d| d.area == "register" && d.message.contains("numbers 2..2 are missing")),
             "{}: {:?}",
             t.name,
+            r.damage
+        );
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.area == "log" && d.message.contains("leaf 2 was altered")),
+            "{:?}",
+            r.damage
+        );
+        assert!(
+            r.damage
+                .iter()
+                .any(|d| d.area == "log" && d.message.contains("no longer exist")),
+            "{:?}",
             r.damage
         );
         // The deleted correspondence's blob is now an orphan, and garbage collection removes it.

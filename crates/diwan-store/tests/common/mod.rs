@@ -194,6 +194,7 @@ pub async fn new_corr(
             media_type: MediaType::Pdf,
             blob,
         }],
+        portal: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub struct App {
     pub config: Arc<Config>,
     offset: UtcOffset,
     master_key: Arc<[u8; 32]>,
+    guard: Arc<crate::portal::PortalGuard>,
 }
 
 impl std::fmt::Debug for App {
@@ -47,12 +48,18 @@ impl App {
             config: Arc::new(config),
             offset,
             master_key: Arc::new(master_key),
+            guard: Arc::default(),
         })
     }
 
     /// The local time offset (numbering years, dates shown to users).
     pub fn offset(&self) -> UtcOffset {
         self.offset
+    }
+
+    /// Abuse control state of the portal.
+    pub(crate) fn portal_guard(&self) -> &crate::portal::PortalGuard {
+        &self.guard
     }
 
     /// The key that encrypts private keys at rest.

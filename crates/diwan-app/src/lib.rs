@@ -10,6 +10,8 @@ pub mod config;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod mailer;
+pub mod portal;
 pub mod registration;
 pub mod upload;
 
@@ -17,3 +19,8 @@ pub use access::Principal;
 pub use config::Config;
 pub use context::App;
 pub use error::{AppError, FieldError};
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -24,6 +24,7 @@ pub mod fsck;
 pub mod log;
 pub mod org;
 pub mod outbox;
+pub mod portal;
 pub mod registry;
 
 pub use audit::Actor;
@@ -79,6 +80,11 @@ pub fn from_micros(us: i64) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Compares two byte strings in time independent of where they differ.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub(crate) fn parse_id<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("bad {what} id {s:?}")))
@@ -100,4 +106,8 @@ pub(crate) fn fmt_date(d: time::Date) -> String {
 
 /// Every (table, column) holding a blob hash. Adding a table that references blobs means adding
 /// it here, so that fsck checks it and garbage collection keeps its blobs.
-pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[("documents", "sha256")];
+pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[
+    ("documents", "sha256"),
+    ("filings", "receipt_pdf"),
+    ("filings", "receipt_json"),
+];

@@ -60,6 +60,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(app.clone());
     let router = router(state);
+    // Background work: delivery of the outbox.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let outbox = {
+        let app = app.clone();
+        tokio::spawn(async move { app.run_outbox(stop_rx).await })
+    };
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
@@ -67,6 +73,8 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    let _ = stop_tx.send(true);
+    let _ = outbox.await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

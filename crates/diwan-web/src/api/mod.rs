@@ -2,6 +2,7 @@
 
 pub mod correspondences;
 pub mod org;
+pub mod portal;
 pub mod sessions;
 
 use crate::problem::{parse_json, ApiError};
@@ -36,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             "/correspondences/{id}/documents/{doc}",
             get(correspondences::download),
         )
+        .route("/administrations", get(portal::directory))
+        .route("/portal/challenge", get(portal::challenge))
+        .route("/portal/filings", post(portal::file))
+        .route("/portal/track", get(portal::track))
         .route("/openapi.json", get(crate::openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,593 @@
+//! The digital registry office: the public portal where anyone files a correspondence to an
+//! administration and gets at once its registration number, a tracking code and an
+//! acknowledgement of receipt.
+//!
+//! Abuse control needs no third party: a per-address rate limit and a proof-of-work challenge
+//! (`GET /api/v1/portal/challenge`): the client must find a nonce such that
+//! `SHA-256(token ‖ ":" ‖ nonce)` starts with `bits` zero bits. Tokens are stateless (an HMAC under
+//! a key derived from the master key, with their issue time), valid 10 minutes, usable once.
+
+use crate::context::App;
+use crate::error::{AppError, FieldError};
+use crate::registration::Procedure;
+use crate::upload::AcceptedFile;
+use base64::Engine;
+use diwan_core::correspondence::{
+    Channel, Confidentiality, ContactKind, DocumentRole, Priority, Status,
+};
+use diwan_core::numbering::Direction;
+use diwan_core::org::EntityKind;
+use diwan_core::text::{clean_text, parse_email};
+use diwan_core::CorrespondenceId;
+use diwan_store::outbox::NewMessage;
+use diwan_store::registry::{NewCorrespondence, NewDocument, Party, PortalFiling};
+use diwan_store::Actor;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a challenge token is valid.
+const CHALLENGE_TTL: Duration = Duration::from_secs(600);
+
+/// The filer as given on the portal.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilerInput {
+    pub kind: ContactKind,
+    pub name: String,
+    /// National ID number (person), ICE (company) or administration code.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// The answer to a proof-of-work challenge.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeAnswer {
+    pub token: String,
+    pub nonce: String,
+}
+
+/// The `metadata` of `POST /api/v1/portal/filings`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilingRequest {
+    /// Code of the administration addressed.
+    pub administration: String,
+    /// Code of its registry office (default: its first one).
+    #[serde(default)]
+    pub registry_office: Option<String>,
+    pub filer: FilerInput,
+    pub subject: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Which legal deadline applies (default: general, law 55-19).
+    #[serde(default)]
+    pub procedure: Option<Procedure>,
+    #[serde(default)]
+    pub challenge: Option<ChallengeAnswer>,
+}
+
+/// A registered filing, as answered to the filer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Filed {
+    pub id: CorrespondenceId,
+    pub number: String,
+    /// Shown once; only its hash is kept.
+    pub tracking_code: String,
+    pub receipt_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: time::OffsetDateTime,
+    #[serde(with = "diwan_core::iso_date::option")]
+    pub due_date: Option<time::Date>,
+    pub leaf_index: i64,
+}
+
+/// A proof-of-work challenge.
+#[derive(Debug, Clone, Serialize)]
+pub struct Challenge {
+    pub token: String,
+    pub bits: u8,
+    pub algorithm: &'static str,
+}
+
+/// What the filer sees when following a filing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tracking {
+    pub number: String,
+    pub administration: String,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: time::OffsetDateTime,
+    #[serde(with = "diwan_core::iso_date::option")]
+    pub due_date: Option<time::Date>,
+    pub receipt_token: String,
+}
+
+/// Abuse control state of one server: rate limits per address and spent challenges.
+#[derive(Default)]
+pub struct PortalGuard {
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    spent: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl PortalGuard {
+    /// Takes one token from the address's bucket (`per_minute` tokens, refilled continuously).
+    fn allow(&self, ip: IpAddr, per_minute: u32) -> bool {
+        let Ok(mut b) = self.buckets.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if b.len() > 100_000 {
+            b.retain(|_, (_, t)| now.duration_since(*t) < Duration::from_secs(120));
+        }
+        let cap = f64::from(per_minute.max(1));
+        let (tokens, last) = b.entry(ip).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * cap / 60.0).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Marks a challenge as used; false if it already was.
+    fn spend(&self, token: &str) -> bool {
+        let Ok(mut s) = self.spent.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        s.retain(|_, t| now.duration_since(*t) < CHALLENGE_TTL);
+        s.insert(Sha256::digest(token.as_bytes()).into(), now)
+            .is_none()
+    }
+}
+
+fn pow_key(master: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"diwan portal proof-of-work v1");
+    h.update(master);
+    h.finalize().into()
+}
+
+fn leading_zero_bits(h: &[u8]) -> u32 {
+    let mut n = 0;
+    for b in h {
+        if *b == 0 {
+            n += 8;
+        } else {
+            n += b.leading_zeros();
+            break;
+        }
+    }
+    n
+}
+
+/// Solves a challenge (used by tests and command-line clients; browsers do it in JavaScript).
+pub fn solve_challenge(token: &str, bits: u8) -> String {
+    let mut nonce: u64 = 0;
+    loop {
+        let mut h = Sha256::new();
+        h.update(token.as_bytes());
+        h.update(b":");
+        h.update(nonce.to_string().as_bytes());
+        if leading_zero_bits(&h.finalize()) >= u32::from(bits) {
+            return nonce.to_string();
+        }
+        nonce += 1;
+    }
+}
+
+/// A tracking code: 12 characters of Crockford base32 (60 bits), grouped by four.
+fn new_tracking_code() -> String {
+    const A: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut b = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    let s: String = b.iter().map(|x| A[(*x as usize) % 32] as char).collect();
+    format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12])
+}
+
+/// The hash under which a tracking code is kept (case and dashes do not matter).
+pub fn tracking_hash(code: &str) -> String {
+    let norm: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    hex::encode(Sha256::digest(format!("diwan-tracking:{norm}").as_bytes()))
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl App {
+    /// Issues a proof-of-work challenge.
+    pub fn challenge(&self) -> Challenge {
+        let bits = self.config.portal.challenge_bits;
+        let mut body = Vec::with_capacity(8 + 16 + 1 + 16);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        body.extend_from_slice(&now.to_be_bytes());
+        let mut r = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut r);
+        body.extend_from_slice(&r);
+        body.push(bits);
+        let mac = self.pow_mac(&body);
+        body.extend_from_slice(&mac[..16]);
+        Challenge {
+            token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body),
+            bits,
+            algorithm: "sha256-leading-zero-bits",
+        }
+    }
+
+    fn pow_mac(&self, body: &[u8]) -> [u8; 32] {
+        match <Hmac<Sha256> as Mac>::new_from_slice(&pow_key(self.master_key())) {
+            Ok(mut m) => {
+                m.update(body);
+                m.finalize().into_bytes().into()
+            }
+            Err(_) => [0u8; 32],
+        }
+    }
+
+    fn check_challenge(&self, answer: Option<&ChallengeAnswer>) -> Result<(), AppError> {
+        if !self.config.portal.challenge {
+            return Ok(());
+        }
+        let a = answer.ok_or_else(|| {
+            AppError::field(
+                "challenge",
+                "a solved challenge is required (GET /api/v1/portal/challenge)",
+            )
+        })?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(a.token.as_bytes())
+            .map_err(|_| AppError::field("challenge.token", "is not a challenge of this server"))?;
+        if raw.len() != 8 + 16 + 1 + 16 {
+            return Err(AppError::field(
+                "challenge.token",
+                "is not a challenge of this server",
+            ));
+        }
+        let (body, mac) = raw.split_at(25);
+        let expected = self.pow_mac(body);
+        if !crate::constant_time_eq(&expected[..16], mac) {
+            return Err(AppError::field(
+                "challenge.token",
+                "is not a challenge of this server",
+            ));
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&body[..8]);
+        let issued = i64::from_be_bytes(ts);
+        let age = time::OffsetDateTime::now_utc().unix_timestamp() - issued;
+        if !(0..=CHALLENGE_TTL.as_secs() as i64).contains(&age) {
+            return Err(AppError::field(
+                "challenge.token",
+                "has expired; ask for a new one",
+            ));
+        }
+        let bits = body[24];
+        if bits < self.config.portal.challenge_bits {
+            return Err(AppError::field("challenge.token", "is too easy"));
+        }
+        let mut h = Sha256::new();
+        h.update(a.token.as_bytes());
+        h.update(b":");
+        h.update(a.nonce.as_bytes());
+        if a.nonce.len() > 40 || leading_zero_bits(&h.finalize()) < u32::from(bits) {
+            return Err(AppError::field(
+                "challenge.nonce",
+                "does not solve the challenge",
+            ));
+        }
+        if !self.portal_guard().spend(&a.token) {
+            return Err(AppError::field(
+                "challenge.token",
+                "was already used; ask for a new one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the per-address rate limit of the portal.
+    pub fn portal_rate_limit(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        if let Some(ip) = ip {
+            if !self
+                .portal_guard()
+                .allow(ip, self.config.portal.filings_per_minute)
+            {
+                return Err(AppError::TooManyRequests(format!(
+                    "at most {} filings per minute from one address; try again shortly",
+                    self.config.portal.filings_per_minute
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Files a correspondence on the portal. Everything the filer gets back — number, tracking
+    /// code, receipt — refers to one committed registration; a refused filing leaves nothing.
+    pub async fn file(
+        &self,
+        req: FilingRequest,
+        files: Vec<AcceptedFile>,
+    ) -> Result<Filed, AppError> {
+        self.check_challenge(req.challenge.as_ref())?;
+        let mut errors = Vec::new();
+        let mut field = |f: &str, m: String| {
+            errors.push(FieldError {
+                field: f.into(),
+                message: m,
+            })
+        };
+        let admin = self.store.administration_by_code(&req.administration).await;
+        if admin.is_err() {
+            field(
+                "administration",
+                format!(
+                    "no administration with code {:?} on this platform",
+                    req.administration
+                ),
+            );
+        }
+        let subject = clean_text(&req.subject, 500, false)
+            .map_err(|e| field("subject", e.to_string()))
+            .ok();
+        let message = match req
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => clean_text(m, 20_000, true)
+                .map_err(|e| field("message", e.to_string()))
+                .ok(),
+            None => None,
+        };
+        if message.is_none() && files.is_empty() {
+            field("file", "attach a document or write a message".into());
+        }
+        let f = &req.filer;
+        match (
+            f.kind,
+            f.id_number
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+        ) {
+            (ContactKind::Person, None) => field(
+                "filer.id_number",
+                "the national identity number (CIN) is required".into(),
+            ),
+            (ContactKind::Company, None) => {
+                field("filer.id_number", "the company's ICE is required".into())
+            }
+            _ => {}
+        }
+        let email = match f.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(e) => parse_email(e)
+                .map_err(|e| field("filer.email", e.to_string()))
+                .ok(),
+            None => None,
+        };
+        if email.is_none() && f.phone.as_deref().map(str::trim).unwrap_or("").is_empty() {
+            field(
+                "filer.email",
+                "give an e-mail address or a phone number to be contacted".into(),
+            );
+        }
+        let party = Party {
+            kind: f.kind,
+            name: f.name.clone(),
+            id_number: f.id_number.clone(),
+            email: email.clone(),
+            phone: f.phone.clone(),
+            address: None,
+        };
+        if let Err(e) = diwan_store::registry::clean_party(&party) {
+            let msg = e.to_string();
+            field(
+                "filer",
+                msg.strip_prefix("invalid: ").unwrap_or(&msg).to_string(),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let (Ok(admin), Some(subject)) = (admin, subject) else {
+            return Err(AppError::Internal(
+                "validated filing lost its fields".into(),
+            ));
+        };
+        let tenant = self.store.tenant(admin.id);
+        let register = self
+            .portal_register(&tenant, req.registry_office.as_deref())
+            .await?;
+        let today = self.today();
+        let rule = req.procedure.unwrap_or(Procedure::General).rule();
+        let due = rule.map(|r| (self.calendar(admin.id).due_date(today, &r), r.law));
+        let tracking_code = new_tracking_code();
+        let receipt_token = random_token();
+        let notification = email.as_ref().map(|to| NewMessage {
+            recipient: to.clone(),
+            subject: format!("Accusé de réception — {} — {{number}}", admin.names.fr),
+            body: format!(
+                "Votre courrier « {subject} » adressé à {} a été enregistré sous le numéro {{number}}.\n\
+                 L'accusé de réception scellé est disponible à l'adresse :\n{}/api/v1/portal/receipts/{receipt_token}.pdf\n\
+                 Suivez son traitement avec ce numéro et le code de suivi qui vous a été remis.\n\n\
+                 تم تسجيل مراسلتكم الموجهة إلى {} تحت رقم الترتيب {{number}}.\n\
+                 يمكنكم تتبع معالجتها بهذا الرقم ورمز التتبع الذي سلم لكم.\n",
+                admin.names.fr,
+                self.config.public_url(),
+                admin.names.ar
+            ),
+        });
+        let mut documents: Vec<NewDocument> = Vec::new();
+        for (i, f) in files.into_iter().enumerate() {
+            documents.push(NewDocument {
+                role: if i == 0 {
+                    DocumentRole::Main
+                } else {
+                    DocumentRole::Attachment
+                },
+                file_name: f.name,
+                media_type: f.media_type,
+                blob: f.blob,
+            });
+        }
+        let new = NewCorrespondence {
+            register: register.id,
+            direction: Direction::Incoming,
+            subject,
+            summary: message,
+            party,
+            contact: None,
+            letter_date: None,
+            received_at: time::OffsetDateTime::now_utc(),
+            external_ref: None,
+            channel: Channel::Portal,
+            confidentiality: Confidentiality::Normal,
+            priority: Priority::Normal,
+            due,
+            documents,
+            portal: Some(PortalFiling {
+                tracking_hash: tracking_hash(&tracking_code),
+                receipt_token: receipt_token.clone(),
+                email,
+                phone: f.phone.clone(),
+                notification,
+            }),
+        };
+        let r = tenant
+            .register_correspondence(new, &Actor::system("portal"), self.offset())
+            .await?;
+        Ok(Filed {
+            id: r.id,
+            number: r.number,
+            tracking_code,
+            receipt_token,
+            registered_at: r.registered_at,
+            due_date: due.map(|(d, _)| d),
+            leaf_index: r.leaf_index,
+        })
+    }
+
+    /// The register where portal filings to an administration go.
+    async fn portal_register(
+        &self,
+        tenant: &diwan_store::Tenant,
+        office: Option<&str>,
+    ) -> Result<diwan_store::org::Register, AppError> {
+        let entities = tenant.entities().await?;
+        let registers = tenant.registers().await?;
+        let candidates = entities
+            .iter()
+            .filter(|e| e.kind == EntityKind::RegistryOffice)
+            .filter(|e| match office {
+                Some(code) => e.code.eq_ignore_ascii_case(code.trim()),
+                None => true,
+            });
+        for e in candidates {
+            if let Some(r) = registers
+                .iter()
+                .find(|r| r.entity_id == e.id && r.direction == Direction::Incoming)
+            {
+                return Ok(r.clone());
+            }
+        }
+        Err(match office {
+            Some(code) => AppError::field(
+                "registry_office",
+                format!("no registry office {code:?} receiving mail here"),
+            ),
+            None => AppError::field(
+                "administration",
+                "this administration has no registry office receiving mail yet",
+            ),
+        })
+    }
+
+    /// Follows a filing with its number and tracking code. Unknown number and wrong code get the
+    /// same answer, so numbers cannot be probed.
+    pub async fn track(&self, number: &str, code: &str) -> Result<Tracking, AppError> {
+        let not_found = || AppError::NotFound("filing with this number and tracking code".into());
+        let found = self
+            .store
+            .filing_by_tracking(number.trim(), &tracking_hash(code))
+            .await?
+            .ok_or_else(not_found)?;
+        let admin = self.store.administration(found.administration_id).await?;
+        let c = self
+            .store
+            .tenant(admin.id)
+            .correspondence(found.correspondence_id)
+            .await?;
+        Ok(Tracking {
+            number: c.number,
+            administration: admin.code,
+            status: c.status,
+            registered_at: c.registered_at,
+            due_date: c.due_date,
+            receipt_token: found.receipt_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_codes() {
+        let c = new_tracking_code();
+        assert_eq!(c.len(), 14);
+        assert_eq!(
+            tracking_hash(&c),
+            tracking_hash(&c.to_lowercase().replace('-', " "))
+        );
+        assert_ne!(tracking_hash(&c), tracking_hash("0000-0000-0000"));
+        assert_eq!(
+            tracking_hash("O1L0"),
+            tracking_hash("0110"),
+            "look-alike characters are the same"
+        );
+    }
+
+    #[test]
+    fn rate_limit() {
+        let g = PortalGuard::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!((0..3).all(|_| g.allow(ip, 3)));
+        assert!(!g.allow(ip, 3));
+        assert!(g.allow("192.0.2.2".parse().unwrap(), 3));
+    }
+
+    #[test]
+    fn zero_bits() {
+        assert_eq!(leading_zero_bits(&[0, 0, 0x10, 0xff]), 19);
+        assert_eq!(leading_zero_bits(&[0x80]), 0);
+        let nonce = solve_challenge("tok", 8);
+        let mut h = Sha256::new();
+        h.update(b"tok:");
+        h.update(nonce.as_bytes());
+        assert!(leading_zero_bits(&h.finalize()) >= 8);
+    }
+}

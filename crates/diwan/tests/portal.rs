@@ -1,0 +1,457 @@
+//! The digital registry office, against the real binary and a real SMTP server.
+
+mod support;
+use reqwest::blocking::multipart::{Form, Part};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// A real SMTP server (Python's aiosmtpd) writing what it receives to a Maildir.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Smtp {
+    fn start() -> Option<Smtp> {
+        let ok = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            if std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
+                panic!("aiosmtpd is required (pip install aiosmtpd)");
+            }
+            eprintln!("aiosmtpd not installed: skipping the e-mail checks");
+            return None;
+        }
+        let maildir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SMTP server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Smtp {
+            child,
+            port,
+            maildir,
+        })
+    }
+
+    /// Messages received so far (raw RFC 5322 text).
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            for f in files_under(&self.maildir.path().join("mail").join(sub)) {
+                out.push(String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned());
+            }
+        }
+        out
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| m.contains(needle)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no e-mail containing {needle:?} arrived"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn filing_form(meta: &Value, files: Vec<(&str, Vec<u8>)>) -> Form {
+    let mut f = Form::new().part(
+        "metadata",
+        Part::text(meta.to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    for (name, bytes) in files {
+        f = f.part("file", Part::bytes(bytes).file_name(name.to_string()));
+    }
+    f
+}
+
+fn file(s: &Server, meta: &Value, files: Vec<(&str, Vec<u8>)>) -> reqwest::blocking::Response {
+    Client::new()
+        .post(s.url("/api/v1/portal/filings"))
+        .multipart(filing_form(meta, files))
+        .send()
+        .unwrap()
+}
+
+fn citizen() -> Value {
+    json!({"kind": "person", "name": "Youssef El Amrani", "id_number": "BK123456", "email": "youssef@example.ma"})
+}
+
+fn server_with_smtp(smtp: Option<&Smtp>, extra: &[(&str, String)]) -> Server {
+    let mut env: Vec<(String, String)> = vec![("DIWAN_PORTAL__CHALLENGE".into(), "false".into())];
+    if let Some(m) = smtp {
+        env.push(("DIWAN_SMTP__HOST".into(), "127.0.0.1".into()));
+        env.push(("DIWAN_SMTP__PORT".into(), m.port.to_string()));
+    }
+    for (k, v) in extra {
+        env.push((k.to_string(), v.clone()));
+    }
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Server::demo(&refs)
+}
+
+#[test]
+fn filing_is_registered_at_once_tracked_and_announced_by_email() {
+    let smtp = Smtp::start();
+    let s = server_with_smtp(smtp.as_ref(), &[]);
+    // The directory lists the administrations and their registry offices.
+    let dir: Value = Client::new()
+        .get(s.url("/api/v1/administrations?q=tanger"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(dir["items"].as_array().unwrap().len(), 1);
+    assert_eq!(dir["items"][0]["code"], "CTANGER");
+    assert_eq!(dir["items"][0]["registry_offices"][0]["code"], "BO-COMMUNE");
+
+    let meta = json!({"administration": "CTANGER", "filer": citizen(), "subject": "Demande d'autorisation de terrasse", "message": "Bonjour, je sollicite…"});
+    let letter = pdf("Demande de terrasse");
+    let r = file(
+        &s,
+        &meta,
+        vec![("demande.pdf", letter.clone()), ("plan.pdf", pdf("Plan"))],
+    );
+    assert_eq!(r.status(), 201);
+    let filed: Value = r.json().unwrap();
+    let number = filed["number"].as_str().unwrap();
+    let year = time::OffsetDateTime::now_utc().year();
+    assert!(
+        number.starts_with(&format!("BO-COMMUNE/A/{year}/")),
+        "{number}"
+    );
+    let code = filed["tracking_code"].as_str().unwrap();
+    assert_eq!(code.len(), 14);
+    assert!(filed["receipt_pdf"].as_str().unwrap().ends_with(".pdf"));
+    assert!(filed["receipt_json"].as_str().unwrap().ends_with(".json"));
+    assert!(filed["due_date"].as_str().unwrap().len() == 10);
+
+    // The registry office sees it in its register, channel portal, with its documents.
+    let clerk = s.token("bo@ctanger");
+    let list: Value = Client::new()
+        .get(s.url(&format!("/api/v1/correspondences?q={}", urlencode(number))))
+        .bearer_auth(&clerk)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["channel"], "portal");
+    assert_eq!(list["items"][0]["party_name"], "Youssef El Amrani");
+    let id = list["items"][0]["id"].as_str().unwrap();
+    let c: Value = Client::new()
+        .get(s.url(&format!("/api/v1/correspondences/{id}")))
+        .bearer_auth(&clerk)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(c["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(c["summary"], "Bonjour, je sollicite…");
+
+    // Tracking with number and code; a wrong code is indistinguishable from a wrong number.
+    let t: Value = Client::new()
+        .get(s.url(&format!(
+            "/api/v1/portal/track?number={}&code={}",
+            urlencode(number),
+            code.to_lowercase()
+        )))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(t["status"], "registered");
+    assert_eq!(t["administration"], "CTANGER");
+    for (n, c) in [
+        (number, "AAAA-BBBB-CCCC"),
+        ("BO-COMMUNE/A/1999/000001", code),
+    ] {
+        let r = Client::new()
+            .get(s.url(&format!(
+                "/api/v1/portal/track?number={}&code={c}",
+                urlencode(n)
+            )))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+
+    // The filer receives an e-mail through the SMTP server.
+    if let Some(m) = &smtp {
+        let mail = m.wait_for("youssef@example.ma");
+        let text = decode_mail(&mail);
+        assert!(text.contains(number), "{text}");
+        assert!(text.contains("/api/v1/portal/receipts/"), "{text}");
+        assert!(!text.contains(code), "the tracking code is never e-mailed");
+    }
+}
+
+/// The headers and decoded body of an e-mail, with Python's email package (not our code).
+fn decode_mail(raw: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, email; m = email.message_from_string(sys.stdin.read()); \
+             print(str(email.header.make_header(email.header.decode_header(m['Subject'])))); \
+             print(m.get_payload(decode=True).decode())",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(raw.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// (what, expected status, metadata, files, expected text in the answer)
+type Case<'a> = (&'a str, u16, Value, Vec<(&'a str, Vec<u8>)>, &'a str);
+
+#[test]
+fn refused_filings_leave_nothing() {
+    let s = server_with_smtp(
+        None,
+        &[
+            ("DIWAN_MAX_FILE_BYTES", "50000".into()),
+            ("DIWAN_PORTAL__FILINGS_PER_MINUTE", "1000".into()),
+        ],
+    );
+    let admin = s.token("admin@ctanger");
+    let count = || {
+        let v: Value = Client::new()
+            .get(s.url("/api/v1/correspondences?per_page=1"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["total"].as_i64().unwrap()
+    };
+    let before = (count(), files_under(&s.data().join("blobs")).len());
+    let ok = || vec![("a.pdf", pdf("x"))];
+    let cases: Vec<Case> = vec![
+        (
+            "unknown administration",
+            422,
+            json!({"administration": "NOPE", "filer": citizen(), "subject": "x"}),
+            ok(),
+            "administration",
+        ),
+        (
+            "missing CIN",
+            422,
+            json!({"administration": "CTANGER", "filer": {"kind": "person", "name": "A", "email": "a@b.ma"}, "subject": "x"}),
+            ok(),
+            "filer.id_number",
+        ),
+        (
+            "bad CIN",
+            422,
+            json!({"administration": "CTANGER", "filer": {"kind": "person", "name": "A", "id_number": "12", "email": "a@b.ma"}, "subject": "x"}),
+            ok(),
+            "national identity number",
+        ),
+        (
+            "bad ICE",
+            422,
+            json!({"administration": "CTANGER", "filer": {"kind": "company", "name": "A SARL", "id_number": "123", "email": "a@b.ma"}, "subject": "x"}),
+            ok(),
+            "ICE",
+        ),
+        (
+            "no contact",
+            422,
+            json!({"administration": "CTANGER", "filer": {"kind": "person", "name": "A", "id_number": "AB1"}, "subject": "x"}),
+            ok(),
+            "e-mail address or a phone",
+        ),
+        (
+            "bad email",
+            422,
+            json!({"administration": "CTANGER", "filer": {"kind": "person", "name": "A", "id_number": "AB1", "email": "nope"}, "subject": "x"}),
+            ok(),
+            "filer.email",
+        ),
+        (
+            "nothing filed",
+            422,
+            json!({"administration": "CTANGER", "filer": citizen(), "subject": "x"}),
+            vec![],
+            "attach a document",
+        ),
+        (
+            "unknown field",
+            422,
+            json!({"administration": "CTANGER", "filer": citizen(), "subject": "x", "priority": "urgent"}),
+            ok(),
+            "unknown field",
+        ),
+        (
+            "unknown office",
+            422,
+            json!({"administration": "CTANGER", "registry_office": "BO-MARS", "filer": citizen(), "subject": "x"}),
+            ok(),
+            "registry_office",
+        ),
+        (
+            "executable",
+            415,
+            json!({"administration": "CTANGER", "filer": citizen(), "subject": "x"}),
+            vec![("a.pdf", b"\x7fELF\x02\x01".to_vec())],
+            "not an accepted format",
+        ),
+        (
+            "too big",
+            413,
+            json!({"administration": "CTANGER", "filer": citizen(), "subject": "x"}),
+            vec![("a.pdf", [b"%PDF-1.4 ".to_vec(), vec![0u8; 60000]].concat())],
+            "limit",
+        ),
+        (
+            "path trick",
+            422,
+            json!({"administration": "CTANGER", "filer": citizen(), "subject": "x"}),
+            vec![("..\\..\\boot.ini", pdf("x"))],
+            "file[0].name",
+        ),
+    ];
+    for (what, status, meta, files, needle) in cases {
+        let r = file(&s, &meta, files);
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        let body = r.text().unwrap();
+        assert!(body.contains(needle), "{what}: {body}");
+        assert_eq!(
+            (count(), files_under(&s.data().join("blobs")).len()),
+            before,
+            "{what} left something behind"
+        );
+    }
+    // The next filing takes the next number: none was consumed.
+    let r = file(
+        &s,
+        &json!({"administration": "CTANGER", "filer": citizen(), "subject": "ok", "message": "ok"}),
+        vec![],
+    );
+    assert_eq!(r.status(), 201);
+    let clerk = s.token("bo@ctanger");
+    let v: Value = Client::new()
+        .get(s.url("/api/v1/correspondences?per_page=2&direction=incoming"))
+        .bearer_auth(&clerk)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (a, b) = (
+        v["items"][0]["seq"].as_i64().unwrap(),
+        v["items"][1]["seq"].as_i64().unwrap(),
+    );
+    assert_eq!(a, b + 1);
+}
+
+#[test]
+fn challenge_and_rate_limit() {
+    let s = Server::demo(&[
+        ("DIWAN_PORTAL__CHALLENGE_BITS", "12"),
+        ("DIWAN_PORTAL__FILINGS_PER_MINUTE", "4"),
+    ]);
+    let meta = |challenge: Option<Value>| {
+        let mut m = json!({"administration": "MTNRA", "filer": citizen(), "subject": "Demande", "message": "Texte"});
+        if let Some(c) = challenge {
+            m["challenge"] = c;
+        }
+        m
+    };
+    // Without a challenge: refused.
+    let r = file(&s, &meta(None), vec![]);
+    assert_eq!(r.status(), 422);
+    assert!(r.text().unwrap().contains("challenge"));
+    // A solved challenge: accepted, once.
+    let c: Value = Client::new()
+        .get(s.url("/api/v1/portal/challenge"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(c["bits"], 12);
+    let token = c["token"].as_str().unwrap();
+    let nonce = diwan_app::portal::solve_challenge(token, 12);
+    let answer = json!({"token": token, "nonce": nonce});
+    assert_eq!(file(&s, &meta(Some(answer.clone())), vec![]).status(), 201);
+    let r = file(&s, &meta(Some(answer)), vec![]);
+    assert_eq!(r.status(), 422);
+    assert!(r.text().unwrap().contains("already used"));
+    // A wrong nonce or a forged token: refused.
+    let c: Value = Client::new()
+        .get(s.url("/api/v1/portal/challenge"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let r = file(
+        &s,
+        &meta(Some(
+            json!({"token": c["token"], "nonce": "definitely-wrong"}),
+        )),
+        vec![],
+    );
+    assert_eq!(r.status(), 422);
+    assert!(r.text().unwrap().contains("does not solve"));
+    // The fifth request of the minute from this address is rate-limited.
+    let r = file(&s, &meta(None), vec![]);
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}

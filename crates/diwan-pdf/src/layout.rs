@@ -1,0 +1,452 @@
+//! Multilingual text layout: bidirectional reordering (UAX #9), font choice by script, Arabic
+//! shaping (rustybuzz, a port of HarfBuzz), measuring and line breaking, and drawing into krilla
+//! surfaces with the text kept extractable (each glyph maps back to its characters).
+//!
+//! Fonts are the vendored Noto families: Noto Sans (Latin and the rest), Noto Naskh Arabic,
+//! Noto Sans Tifinagh. They are parsed once per process.
+
+use krilla::color::rgb;
+use krilla::geom::Point;
+use krilla::num::NormalizedF32;
+use krilla::paint::{Fill, FillRule};
+use krilla::surface::Surface;
+use krilla::text::{Font, GlyphId, KrillaGlyph};
+use std::sync::OnceLock;
+use unicode_bidi::{BidiInfo, Level};
+
+static SANS: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Regular.ttf");
+static SANS_BOLD: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Bold.ttf");
+static NASKH: &[u8] = include_bytes!("../../../assets/fonts/NotoNaskhArabic-Regular.ttf");
+static NASKH_BOLD: &[u8] = include_bytes!("../../../assets/fonts/NotoNaskhArabic-Bold.ttf");
+static TIFINAGH: &[u8] = include_bytes!("../../../assets/fonts/NotoSansTifinagh-Regular.ttf");
+
+/// A font family of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Sans,
+    Naskh,
+    Tifinagh,
+}
+
+struct Face {
+    krilla: Font,
+    shaper: rustybuzz::Face<'static>,
+    upem: f32,
+    script: rustybuzz::Script,
+    /// Shaping plans, left-to-right and right-to-left, compiled once.
+    plans: [OnceLock<rustybuzz::ShapePlan>; 2],
+}
+
+struct Faces {
+    faces: [Face; 5],
+}
+
+fn load(data: &'static [u8], script: rustybuzz::Script) -> Option<Face> {
+    let shaper = rustybuzz::Face::from_slice(data, 0)?;
+    let upem = shaper.units_per_em() as f32;
+    Some(Face {
+        krilla: Font::new(krilla::Data::from(data), 0)?,
+        shaper,
+        upem,
+        script,
+        plans: [OnceLock::new(), OnceLock::new()],
+    })
+}
+
+fn faces() -> Option<&'static Faces> {
+    static F: OnceLock<Option<Faces>> = OnceLock::new();
+    F.get_or_init(|| {
+        use rustybuzz::script::{ARABIC, LATIN, TIFINAGH as TFNG};
+        Some(Faces {
+            faces: [
+                load(SANS, LATIN)?,
+                load(SANS_BOLD, LATIN)?,
+                load(NASKH, ARABIC)?,
+                load(NASKH_BOLD, ARABIC)?,
+                load(TIFINAGH, TFNG)?,
+            ],
+        })
+    })
+    .as_ref()
+}
+
+fn face(family: Family, bold: bool) -> Option<&'static Face> {
+    let f = &faces()?.faces;
+    Some(match (family, bold) {
+        (Family::Sans, false) => &f[0],
+        (Family::Sans, true) => &f[1],
+        (Family::Naskh, false) => &f[2],
+        (Family::Naskh, true) => &f[3],
+        (Family::Tifinagh, _) => &f[4],
+    })
+}
+
+/// How text looks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Style {
+    pub size: f32,
+    pub bold: bool,
+    pub color: (u8, u8, u8),
+}
+
+impl Style {
+    pub const fn new(size: f32) -> Self {
+        Self {
+            size,
+            bold: false,
+            color: (0x1b, 0x24, 0x30),
+        }
+    }
+    pub const fn bold(mut self) -> Self {
+        self.bold = true;
+        self
+    }
+    pub const fn color(mut self, r: u8, g: u8, b: u8) -> Self {
+        self.color = (r, g, b);
+        self
+    }
+}
+
+/// Paragraph direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ltr,
+    Rtl,
+}
+
+/// Where a line sits in its box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Left for left-to-right paragraphs, right for right-to-left ones.
+    Start,
+    End,
+    Center,
+}
+
+/// A shaped run of one font and direction, glyphs in visual order.
+#[derive(Debug, Clone)]
+pub struct Run {
+    family: Family,
+    bold: bool,
+    text: String,
+    glyphs: Vec<KrillaGlyph>,
+    /// Width at size 1.
+    width_em: f32,
+}
+
+/// A shaped line: runs in visual (left-to-right) order.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub runs: Vec<Run>,
+    pub style: Style,
+    pub direction: Direction,
+}
+
+impl Line {
+    /// Width in points.
+    pub fn width(&self) -> f32 {
+        self.runs.iter().map(|r| r.width_em).sum::<f32>() * self.style.size
+    }
+}
+
+fn is_arabic(c: char) -> bool {
+    matches!(c as u32, 0x0600..=0x06FF | 0x0750..=0x077F | 0x08A0..=0x08FF | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF)
+}
+
+fn is_tifinagh(c: char) -> bool {
+    matches!(c as u32, 0x2D30..=0x2D7F)
+}
+
+fn preferred(c: char) -> Option<Family> {
+    if is_arabic(c) {
+        Some(Family::Naskh)
+    } else if is_tifinagh(c) {
+        Some(Family::Tifinagh)
+    } else if c.is_alphabetic() {
+        Some(Family::Sans)
+    } else {
+        None // digits, spaces, punctuation: follow their neighbours
+    }
+}
+
+fn has_glyph(family: Family, c: char) -> bool {
+    face(family, false).is_some_and(|f| f.shaper.glyph_index(c).is_some())
+}
+
+/// Splits a directional run into font segments (byte ranges), in logical order.
+fn font_segments(text: &str) -> Vec<(Family, std::ops::Range<usize>)> {
+    let mut segs: Vec<(Family, std::ops::Range<usize>)> = Vec::new();
+    // The family of the first strong character decides for leading neutrals.
+    let first_strong = text.chars().find_map(preferred).unwrap_or(Family::Sans);
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        let fam = match preferred(c) {
+            Some(f) if has_glyph(f, c) => f,
+            Some(_) => Family::Sans,
+            None => {
+                let current = segs.last().map(|s| s.0).unwrap_or(first_strong);
+                if has_glyph(current, c) {
+                    current
+                } else {
+                    [Family::Sans, Family::Naskh, Family::Tifinagh]
+                        .into_iter()
+                        .find(|f| has_glyph(*f, c))
+                        .unwrap_or(Family::Sans)
+                }
+            }
+        };
+        match segs.last_mut() {
+            Some((f, r)) if *f == fam => r.end = end,
+            _ => segs.push((fam, i..end)),
+        }
+    }
+    segs
+}
+
+fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Run> {
+    let f = face(family, bold)?;
+    let direction = if rtl {
+        rustybuzz::Direction::RightToLeft
+    } else {
+        rustybuzz::Direction::LeftToRight
+    };
+    let mut buf = rustybuzz::UnicodeBuffer::new();
+    buf.push_str(text);
+    // The family decides the script, so one compiled plan per face and direction serves all.
+    buf.set_script(f.script);
+    buf.set_direction(direction);
+    let plan = f.plans[usize::from(rtl)]
+        .get_or_init(|| rustybuzz::ShapePlan::new(&f.shaper, direction, Some(f.script), None, &[]));
+    let out = rustybuzz::shape_with_plan(&f.shaper, plan, buf);
+    let infos = out.glyph_infos();
+    let positions = out.glyph_positions();
+    // Cluster starts, to map each glyph to the characters it renders.
+    let mut starts: Vec<usize> = infos.iter().map(|i| i.cluster as usize).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut glyphs = Vec::with_capacity(infos.len());
+    let mut width = 0.0;
+    for (info, pos) in infos.iter().zip(positions) {
+        let start = info.cluster as usize;
+        let end = starts
+            .iter()
+            .find(|s| **s > start)
+            .copied()
+            .unwrap_or(text.len());
+        let adv = pos.x_advance as f32 / f.upem;
+        width += adv;
+        glyphs.push(KrillaGlyph::new(
+            GlyphId::new(info.glyph_id),
+            adv,
+            pos.x_offset as f32 / f.upem,
+            pos.y_offset as f32 / f.upem,
+            pos.y_advance as f32 / f.upem,
+            start..end,
+            None,
+        ));
+    }
+    Some(Run {
+        family,
+        bold,
+        text: text.to_string(),
+        glyphs,
+        width_em: width,
+    })
+}
+
+/// Shapes one line of text (no line breaks inside).
+pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
+    let level = match direction {
+        Direction::Ltr => Level::ltr(),
+        Direction::Rtl => Level::rtl(),
+    };
+    let mut runs = Vec::new();
+    if !text.is_empty() {
+        let bidi = BidiInfo::new(text, Some(level));
+        for para in &bidi.paragraphs {
+            let (levels, level_runs) = bidi.visual_runs(para, para.range.clone());
+            for r in level_runs {
+                let rtl = levels[r.start].is_rtl();
+                let sub = &text[r.clone()];
+                let mut segs: Vec<Run> = font_segments(sub)
+                    .into_iter()
+                    .filter_map(|(fam, range)| shape_segment(&sub[range], fam, style.bold, rtl))
+                    .collect();
+                if rtl {
+                    segs.reverse();
+                }
+                runs.extend(segs);
+            }
+        }
+    }
+    Line {
+        runs,
+        style,
+        direction,
+    }
+}
+
+/// Breaks `text` into lines no wider than `max_width` points (at spaces; a single word longer
+/// than the width is cut by characters). Explicit newlines are kept. Words are measured once
+/// each; only the final lines are shaped whole.
+pub fn wrap(text: &str, style: Style, direction: Direction, max_width: f32) -> Vec<Line> {
+    let space = shape(" ", style, direction).width();
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut current = String::new();
+        let mut width = 0.0f32;
+        for word in para.split(' ').filter(|w| !w.is_empty()) {
+            let w = shape(word, style, direction).width();
+            let needed = if current.is_empty() {
+                w
+            } else {
+                width + space + w
+            };
+            if needed <= max_width {
+                if !current.is_empty() {
+                    current.push(' ');
+                }
+                current.push_str(word);
+                width = needed;
+                continue;
+            }
+            if !current.is_empty() {
+                lines.push(shape(&current, style, direction));
+                current.clear();
+            }
+            if w <= max_width {
+                current.push_str(word);
+                width = w;
+            } else {
+                // Cut an overlong word (hashes, URLs) by characters, measured one by one.
+                let mut piece = String::new();
+                let mut pw = 0.0f32;
+                for c in word.chars() {
+                    let mut buf = [0u8; 4];
+                    let cw = shape(c.encode_utf8(&mut buf), style, direction).width();
+                    if pw + cw > max_width && !piece.is_empty() {
+                        lines.push(shape(&piece, style, direction));
+                        piece.clear();
+                        pw = 0.0;
+                    }
+                    piece.push(c);
+                    pw += cw;
+                }
+                current = piece;
+                width = pw;
+            }
+        }
+        lines.push(shape(&current, style, direction));
+    }
+    lines
+}
+
+/// Draws a line with its baseline at `y`, aligned in the box `[x, x + box_width]`.
+pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f32, align: Align) {
+    let w = line.width();
+    let start_x = match (align, line.direction) {
+        (Align::Center, _) => x + (box_width - w) / 2.0,
+        (Align::Start, Direction::Ltr) | (Align::End, Direction::Rtl) => x,
+        (Align::Start, Direction::Rtl) | (Align::End, Direction::Ltr) => x + box_width - w,
+    };
+    let (r, g, b) = line.style.color;
+    surface.set_fill(Some(Fill {
+        paint: rgb::Color::new(r, g, b).into(),
+        opacity: NormalizedF32::ONE,
+        rule: FillRule::NonZero,
+    }));
+    let mut pen = start_x;
+    for run in &line.runs {
+        let Some(f) = face(run.family, run.bold) else {
+            continue;
+        };
+        surface.draw_glyphs(
+            Point::from_xy(pen, y),
+            &run.glyphs,
+            f.krilla.clone(),
+            &run.text,
+            line.style.size,
+            false,
+        );
+        pen += run.width_em * line.style.size;
+    }
+}
+
+/// Draws wrapped lines from `y` (first baseline) down; returns the y after the last line.
+pub fn draw_paragraph(
+    surface: &mut Surface<'_>,
+    lines: &[Line],
+    x: f32,
+    y: f32,
+    box_width: f32,
+    align: Align,
+    leading: f32,
+) -> f32 {
+    let mut y = y;
+    for l in lines {
+        draw(surface, l, x, y, box_width, align);
+        y += leading;
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_get_their_fonts() {
+        let segs = font_segments("رقم 42 ⵜⴰⵎⴰⵣⵉⵖⵜ abc");
+        let fams: Vec<Family> = segs.iter().map(|s| s.0).collect();
+        assert_eq!(fams.first(), Some(&Family::Naskh));
+        assert!(fams.contains(&Family::Tifinagh));
+        assert_eq!(fams.last(), Some(&Family::Sans));
+    }
+
+    #[test]
+    fn bidi_puts_arabic_right_to_left() {
+        // A French line with an Arabic word: the Arabic run is shaped right to left.
+        let l = shape("Objet : طلب شهادة — 2026", Style::new(10.0), Direction::Ltr);
+        assert!(l.runs.iter().any(|r| r.family == Family::Naskh));
+        assert!(l.width() > 0.0);
+        // In an Arabic paragraph, digits keep their left-to-right order inside.
+        let l = shape("رقم الترتيب 000042", Style::new(10.0), Direction::Rtl);
+        let digits = l.runs.iter().find(|r| r.text.contains("000042"));
+        assert!(
+            digits.is_some(),
+            "{:?}",
+            l.runs.iter().map(|r| &r.text).collect::<Vec<_>>()
+        );
+        // Arabic letters are joined: fewer glyphs than characters is not guaranteed, but shaping
+        // must pick contextual forms (glyph ids differ from isolated forms).
+        let joined = shape("بب", Style::new(10.0), Direction::Rtl);
+        let isolated = shape("ب ب", Style::new(10.0), Direction::Rtl);
+        let g = |l: &Line| {
+            l.runs
+                .iter()
+                .flat_map(|r| r.glyphs.iter().map(|g| g.glyph_id))
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(g(&joined)[0], g(&isolated)[0]);
+    }
+
+    #[test]
+    fn wrapping_and_edge_cases() {
+        let s = Style::new(10.0);
+        let lines = wrap(
+            "un deux trois quatre cinq six sept huit neuf dix",
+            s,
+            Direction::Ltr,
+            60.0,
+        );
+        assert!(lines.len() > 2);
+        assert!(lines.iter().all(|l| l.width() <= 60.0 + 0.01));
+        let hash = "a".repeat(64);
+        let lines = wrap(&hash, s, Direction::Ltr, 100.0);
+        assert!(lines.len() > 1 && lines.iter().all(|l| l.width() <= 100.0 + 0.01));
+        assert_eq!(shape("", s, Direction::Ltr).width(), 0.0);
+        // A character no font has: drawn as .notdef, no panic.
+        let l = shape("\u{10FFFD}x", s, Direction::Ltr);
+        assert!(l.width() > 0.0);
+    }
+}

@@ -1,0 +1,25 @@
+//! Diwan's PDF documents: the acknowledgement of receipt (and, for the correspondence service and
+//! the signature book, registers, cover slips and signature certificates), written with
+//! [krilla](https://docs.rs/krilla) on top of our own multilingual text layout ([`layout`]): French,
+//! Arabic (shaped, right to left, bidi-correct with numbers and Latin) and Amazigh in Tifinagh.
+//!
+//! Why krilla plus our own layout: krilla writes compact, valid PDF with font subsetting and
+//! ToUnicode maps (text stays searchable and extractable), and lets us place shaped glyphs
+//! ourselves; shaping is rustybuzz (HarfBuzz's algorithm), bidi is `unicode-bidi` (UAX #9).
+
+pub mod layout;
+pub mod qr;
+pub mod receipt;
+
+/// Errors of PDF generation.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    #[error("the vendored fonts could not be loaded")]
+    Fonts,
+    #[error("PDF writing failed: {0}")]
+    Write(String),
+    #[error("QR code: {0}")]
+    Qr(String),
+}
+
+pub type Result<T, E = PdfError> = std::result::Result<T, E>;

@@ -1,0 +1,579 @@
+//! The acknowledgement of receipt (accusé de réception, إشعار بالتوصل) of a filing: one A4 page,
+//! French on the left, Arabic on the right, Amazigh in Tifinagh where the administration has a
+//! name in it, with the registration number, the time of receipt, the filer, the documents and
+//! their SHA-256, the legal deadline, how to follow up, a QR code to the verification page and
+//! the transparency-log position. The PDF is then sealed by the caller (PAdES).
+
+use crate::layout::{self, Align, Direction, Line, Style};
+use crate::{PdfError, Result};
+use krilla::color::rgb;
+use krilla::geom::{PathBuilder, Rect};
+use krilla::metadata::{DateTime, Metadata};
+use krilla::num::NormalizedF32;
+use krilla::page::PageSettings;
+use krilla::paint::{Fill, FillRule, Stroke};
+use krilla::surface::Surface;
+use krilla::Document;
+
+/// One document of the filing.
+#[derive(Debug, Clone)]
+pub struct DocumentLine {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The legal processing deadline.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    /// Due date, `DD/MM/YYYY`.
+    pub date: String,
+    pub days: u32,
+    pub working_days: bool,
+    pub law_fr: String,
+    pub law_ar: String,
+    /// Silence past the deadline counts as acceptance.
+    pub silence_means_acceptance: bool,
+}
+
+/// Everything a receipt states.
+#[derive(Debug, Clone)]
+pub struct ReceiptData {
+    pub administration_fr: String,
+    pub administration_ar: String,
+    pub administration_zgh: Option<String>,
+    pub registry_office_fr: String,
+    pub registry_office_ar: String,
+    pub number: String,
+    /// Local date and time of receipt, e.g. `24/11/2026 à 23:45 (UTC+01:00)`.
+    pub received_local: String,
+    /// The same instant in UTC (RFC 3339).
+    pub received_utc: String,
+    pub filer_name: String,
+    pub filer_kind_fr: String,
+    pub filer_kind_ar: String,
+    /// Identity number with all but its last characters hidden.
+    pub filer_id_masked: Option<String>,
+    pub subject: String,
+    pub documents: Vec<DocumentLine>,
+    pub deadline: Option<Deadline>,
+    /// Where to follow the filing (number + tracking code).
+    pub tracking_url: String,
+    /// Where to verify this receipt (encoded in the QR code).
+    pub verify_url: String,
+    pub log_index: u64,
+    pub tree_size: u64,
+    /// Hex root hash of the signed tree head the receipt's proof refers to.
+    pub log_root: String,
+    pub created_utc: time::OffsetDateTime,
+}
+
+const W: f32 = 595.0;
+const H: f32 = 842.0;
+const M: f32 = 42.0;
+const MUTED: (u8, u8, u8) = (0x5b, 0x67, 0x76);
+const BRAND: (u8, u8, u8) = (0x0b, 0x5d, 0x3b);
+
+fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
+    s.set_fill(Some(Fill {
+        paint: rgb::Color::new(c.0, c.1, c.2).into(),
+        opacity: NormalizedF32::ONE,
+        rule: FillRule::NonZero,
+    }));
+}
+
+fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
+    let mut pb = PathBuilder::new();
+    if let Some(r) = Rect::from_xywh(x, y, w, h) {
+        pb.push_rect(r);
+    }
+    if let Some(p) = pb.finish() {
+        fill(s, color);
+        s.set_stroke(None);
+        s.draw_path(&p);
+    }
+}
+
+fn hline(s: &mut Surface<'_>, x1: f32, x2: f32, y: f32, color: (u8, u8, u8), width: f32) {
+    let mut pb = PathBuilder::new();
+    pb.move_to(x1, y);
+    pb.line_to(x2, y);
+    if let Some(p) = pb.finish() {
+        s.set_fill(None);
+        s.set_stroke(Some(Stroke {
+            paint: rgb::Color::new(color.0, color.1, color.2).into(),
+            width,
+            ..Default::default()
+        }));
+        s.draw_path(&p);
+        s.set_stroke(None);
+    }
+}
+
+fn human_size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} o")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} Ko", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} Mo", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// A bilingual row: French label on the left, Arabic label on the right, values in between
+/// (one paragraph each, in its own direction). Returns the y after the row.
+fn fact(s: &mut Surface<'_>, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]) -> f32 {
+    let label = Style::new(8.0).color(MUTED.0, MUTED.1, MUTED.2);
+    let val = Style::new(10.5);
+    let col = 120.0;
+    layout::draw(
+        s,
+        &layout::shape(fr, label, Direction::Ltr),
+        M,
+        y + 10.0,
+        col,
+        Align::Start,
+    );
+    layout::draw(
+        s,
+        &layout::shape(ar, label.bold(), Direction::Rtl),
+        W - M - col,
+        y + 10.0,
+        col,
+        Align::Start,
+    );
+    let vw = W - 2.0 * M - 2.0 * col - 10.0;
+    let mut end = y + 10.0;
+    for (text, dir) in values {
+        let lines = layout::wrap(text, val, *dir, vw);
+        end = layout::draw_paragraph(s, &lines, M + col + 5.0, end, vw, Align::Center, 13.0);
+    }
+    let bottom = (end - 13.0 + 8.0).max(y + 18.0);
+    hline(s, M, W - M, bottom, (0xd9, 0xde, 0xe5), 0.5);
+    bottom + 4.0
+}
+
+fn direction_of(text: &str) -> Direction {
+    match text.chars().find(|c| c.is_alphabetic()) {
+        Some(c) if ('\u{0600}'..='\u{06FF}').contains(&c) => Direction::Rtl,
+        _ => Direction::Ltr,
+    }
+}
+
+/// Renders the receipt PDF (unsealed).
+pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
+    if layout::shape("x", Style::new(10.0), Direction::Ltr)
+        .runs
+        .is_empty()
+    {
+        return Err(PdfError::Fonts);
+    }
+    // Content streams are small; compressing them costs more time than it saves bytes.
+    let mut doc = Document::new_with(krilla::SerializeSettings {
+        compress_content_streams: false,
+        ..Default::default()
+    });
+    let mut page = doc.start_page_with(
+        PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()))?,
+    );
+    let mut s = page.surface();
+
+    // Header band: the state and the administration, in the three scripts.
+    rect(&mut s, 0.0, 0.0, W, 6.0, BRAND);
+    let half = (W - 2.0 * M) / 2.0;
+    let head = Style::new(9.0).bold();
+    let sub = Style::new(8.5);
+    layout::draw(
+        &mut s,
+        &layout::shape("ROYAUME DU MAROC", head, Direction::Ltr),
+        M,
+        34.0,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape("المملكة المغربية", head, Direction::Rtl),
+        M + half,
+        34.0,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape("ⵜⴰⴳⵍⴷⵉⵜ ⵏ ⵍⵎⵖⵔⵉⴱ", sub, Direction::Ltr),
+        M,
+        50.0,
+        W - 2.0 * M,
+        Align::Center,
+    );
+    let fr = layout::wrap(&d.administration_fr, sub, Direction::Ltr, half - 10.0);
+    let mut yl = layout::draw_paragraph(&mut s, &fr, M, 66.0, half - 10.0, Align::Start, 11.0);
+    yl = layout::draw_paragraph(
+        &mut s,
+        &layout::wrap(&d.registry_office_fr, sub, Direction::Ltr, half - 10.0),
+        M,
+        yl,
+        half - 10.0,
+        Align::Start,
+        11.0,
+    );
+    let ar = layout::wrap(&d.administration_ar, sub, Direction::Rtl, half - 10.0);
+    let mut yr = layout::draw_paragraph(
+        &mut s,
+        &ar,
+        M + half + 10.0,
+        66.0,
+        half - 10.0,
+        Align::Start,
+        12.0,
+    );
+    yr = layout::draw_paragraph(
+        &mut s,
+        &layout::wrap(&d.registry_office_ar, sub, Direction::Rtl, half - 10.0),
+        M + half + 10.0,
+        yr,
+        half - 10.0,
+        Align::Start,
+        12.0,
+    );
+    let mut y = yl.max(yr);
+    if let Some(z) = &d.administration_zgh {
+        layout::draw(
+            &mut s,
+            &layout::shape(z, sub, Direction::Ltr),
+            M,
+            y + 2.0,
+            W - 2.0 * M,
+            Align::Center,
+        );
+        y += 14.0;
+    }
+    hline(&mut s, M, W - M, y + 4.0, BRAND, 1.2);
+    y += 30.0;
+
+    // Title and number.
+    let title = Style::new(17.0).bold().color(BRAND.0, BRAND.1, BRAND.2);
+    layout::draw(
+        &mut s,
+        &layout::shape("ACCUSÉ DE RÉCEPTION", title, Direction::Ltr),
+        M,
+        y,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape("إشعار بالتوصل", title, Direction::Rtl),
+        M + half,
+        y,
+        half,
+        Align::Start,
+    );
+    y += 14.0;
+    rect(&mut s, M, y, W - 2.0 * M, 50.0, (0xee, 0xf4, 0xf0));
+    let small = Style::new(8.0).color(MUTED.0, MUTED.1, MUTED.2);
+    layout::draw(
+        &mut s,
+        &layout::shape("Numéro d'ordre", small, Direction::Ltr),
+        M + 10.0,
+        y + 16.0,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape("رقم الترتيب", small.bold(), Direction::Rtl),
+        M + half - 10.0,
+        y + 16.0,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape(&d.number, Style::new(18.0).bold(), Direction::Ltr),
+        M,
+        y + 40.0,
+        W - 2.0 * M,
+        Align::Center,
+    );
+    y += 62.0;
+
+    // Facts.
+    let when = format!("{} — {} UTC", d.received_local, d.received_utc);
+    y = fact(
+        &mut s,
+        y,
+        "Reçu le",
+        "تاريخ وساعة التوصل",
+        &[(&when, Direction::Ltr)],
+    );
+    y = fact(
+        &mut s,
+        y,
+        "Canal",
+        "قناة الإيداع",
+        &[
+            ("Bureau d'ordre digital", Direction::Ltr),
+            ("مكتب الضبط الرقمي", Direction::Rtl),
+        ],
+    );
+    let who = match &d.filer_id_masked {
+        Some(id) => format!("{} — {} — {id}", d.filer_name, d.filer_kind_fr),
+        None => format!("{} — {}", d.filer_name, d.filer_kind_fr),
+    };
+    y = fact(
+        &mut s,
+        y,
+        "Déposant",
+        "المودع",
+        &[
+            (&who, direction_of(&d.filer_name)),
+            (&d.filer_kind_ar, Direction::Rtl),
+        ],
+    );
+    y = fact(
+        &mut s,
+        y,
+        "Objet",
+        "الموضوع",
+        &[(&d.subject, direction_of(&d.subject))],
+    );
+    if let Some(dl) = &d.deadline {
+        let unit = if dl.working_days {
+            "jours ouvrables"
+        } else {
+            "jours"
+        };
+        let unit_ar = if dl.working_days {
+            "يوم عمل"
+        } else {
+            "يوما"
+        };
+        let mut fr = format!(
+            "{} {unit}, au plus tard le {} ({})",
+            dl.days, dl.date, dl.law_fr
+        );
+        let mut ar = format!(
+            "{} {unit_ar}، في أجل أقصاه {} ({})",
+            dl.days, dl.date, dl.law_ar
+        );
+        if dl.silence_means_acceptance {
+            fr.push_str(" — le silence de l'administration vaut acceptation");
+            ar.push_str(" — سكوت الإدارة يعتبر موافقة");
+        }
+        y = fact(
+            &mut s,
+            y,
+            "Délai légal de traitement",
+            "الأجل القانوني للمعالجة",
+            &[(&fr, Direction::Ltr), (&ar, Direction::Rtl)],
+        );
+    }
+
+    // Documents.
+    y += 10.0;
+    let h2 = Style::new(10.0).bold();
+    layout::draw(
+        &mut s,
+        &layout::shape("Documents déposés", h2, Direction::Ltr),
+        M,
+        y,
+        half,
+        Align::Start,
+    );
+    layout::draw(
+        &mut s,
+        &layout::shape("الوثائق المودعة", h2, Direction::Rtl),
+        M + half,
+        y,
+        half,
+        Align::Start,
+    );
+    y += 8.0;
+    let cell = Style::new(8.5);
+    let mono = Style::new(7.5).color(MUTED.0, MUTED.1, MUTED.2);
+    if d.documents.is_empty() {
+        y += 12.0;
+        layout::draw(
+            &mut s,
+            &layout::shape(
+                "Message seul, sans pièce jointe — رسالة بدون مرفقات",
+                cell,
+                Direction::Ltr,
+            ),
+            M,
+            y,
+            W - 2.0 * M,
+            Align::Start,
+        );
+        y += 6.0;
+    }
+    for (i, doc) in d.documents.iter().enumerate() {
+        if y > H - 230.0 {
+            layout::draw(
+                &mut s,
+                &layout::shape(
+                    &format!("… et {} autres documents", d.documents.len() - i),
+                    cell,
+                    Direction::Ltr,
+                ),
+                M,
+                y + 12.0,
+                W,
+                Align::Start,
+            );
+            y += 18.0;
+            break;
+        }
+        y += 12.0;
+        let name = format!("{}. {} — {}", i + 1, doc.name, human_size(doc.size));
+        let lines: Vec<Line> = layout::wrap(&name, cell, Direction::Ltr, W - 2.0 * M)
+            .into_iter()
+            .take(2)
+            .collect();
+        y = layout::draw_paragraph(&mut s, &lines, M, y, W - 2.0 * M, Align::Start, 11.0) - 1.0;
+        layout::draw(
+            &mut s,
+            &layout::shape(&format!("SHA-256 {}", doc.sha256), mono, Direction::Ltr),
+            M + 10.0,
+            y,
+            W - 2.0 * M,
+            Align::Start,
+        );
+        y += 4.0;
+    }
+    hline(&mut s, M, W - M, y + 6.0, (0xd9, 0xde, 0xe5), 0.5);
+    y += 18.0;
+
+    // Follow-up and verification, with the QR code on the right.
+    let qr = 92.0;
+    let text_w = W - 2.0 * M - qr - 14.0;
+    let body = Style::new(8.5);
+    let mut ty = y + 10.0;
+    for (text, dir) in [
+        (format!("Suivi du traitement : {} — avec ce numéro d'ordre et le code de suivi remis lors du dépôt.", d.tracking_url), Direction::Ltr),
+        ("تتبع المعالجة عبر الرابط أعلاه برقم الترتيب ورمز التتبع المسلم عند الإيداع.".to_string(), Direction::Rtl),
+        (format!("Vérification : {} — ou hors ligne : diwan verify accuse.pdf --trust racine.pem", d.verify_url), Direction::Ltr),
+        ("يمكن التحقق من هذا الإشعار عبر الرابط أو رمز الاستجابة السريعة دون الحاجة إلى الثقة في الخادم.".to_string(), Direction::Rtl),
+        (format!("Journal de transparence : entrée n° {} (arbre de {} entrées, racine {}…).", d.log_index, d.tree_size, d.log_root.get(..16).unwrap_or(&d.log_root)), Direction::Ltr),
+    ] {
+        let lines = layout::wrap(&text, body, dir, text_w);
+        ty = layout::draw_paragraph(&mut s, &lines, M, ty, text_w, Align::Start, 11.5) + 3.0;
+    }
+    crate::qr::draw(&mut s, &d.verify_url, W - M - qr, y - 4.0, qr)?;
+
+    // Footer.
+    let foot = Style::new(7.5).color(MUTED.0, MUTED.1, MUTED.2);
+    hline(&mut s, M, W - M, H - 62.0, BRAND, 0.8);
+    let fy = layout::draw_paragraph(
+        &mut s,
+        &layout::wrap(
+            &format!(
+                "Document scellé électroniquement par {} (cachet électronique PAdES, horodaté) et inscrit au journal de transparence de la plateforme. Toute modification invalide le cachet.",
+                d.administration_fr
+            ),
+            foot,
+            Direction::Ltr,
+            W - 2.0 * M,
+        ),
+        M,
+        H - 50.0,
+        W - 2.0 * M,
+        Align::Start,
+        10.0,
+    );
+    layout::draw_paragraph(
+        &mut s,
+        &layout::wrap("وثيقة مختومة إلكترونيا ومؤرخة زمنيا ومقيدة في سجل الشفافية للمنصة. أي تغيير يبطل الختم.", foot, Direction::Rtl, W - 2.0 * M),
+        M,
+        fy,
+        W - 2.0 * M,
+        Align::Start,
+        10.0,
+    );
+    s.finish();
+    page.finish();
+
+    let t = d.created_utc;
+    doc.set_metadata(
+        Metadata::new()
+            .title(format!("Accusé de réception {}", d.number))
+            .producer("Diwan".into())
+            .creator("Diwan".into())
+            .language("fr".into())
+            .creation_date(
+                DateTime::new(t.year() as u16)
+                    .month(u8::from(t.month()))
+                    .day(t.day())
+                    .hour(t.hour())
+                    .minute(t.minute())
+                    .second(t.second())
+                    .utc_offset_hour(0)
+                    .utc_offset_minute(0),
+            ),
+    );
+    doc.finish().map_err(|e| PdfError::Write(format!("{e:?}")))
+}
+
+/// A realistic sample, for tests, benchmarks and previews.
+pub fn sample() -> ReceiptData {
+    ReceiptData {
+        administration_fr:
+            "Ministère de la Transition numérique et de la Réforme de l'administration".into(),
+        administration_ar: "وزارة الانتقال الرقمي وإصلاح الإدارة".into(),
+        administration_zgh: Some("ⵜⴰⵎⴰⵡⴰⵙⵜ ⵏ ⵓⵎⵓⵏⵏⵉ ⴰⵏⵓⵎⵉⵏ".into()),
+        registry_office_fr: "Bureau d'ordre central".into(),
+        registry_office_ar: "مكتب الضبط المركزي".into(),
+        number: "BO-CENTRAL/A/2026/000042".into(),
+        received_local: "24/11/2026 à 23:45 (UTC+01:00)".into(),
+        received_utc: "2026-11-24T22:45:12Z".into(),
+        filer_name: "Fatima Zahra El Alaoui".into(),
+        filer_kind_fr: "personne physique".into(),
+        filer_kind_ar: "شخص ذاتي".into(),
+        filer_id_masked: Some("CIN ••••••56".into()),
+        subject: "Demande de certificat administratif — طلب شهادة إدارية رقم 12".into(),
+        documents: vec![
+            DocumentLine {
+                name: "demande.pdf".into(),
+                size: 48213,
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            },
+            DocumentLine {
+                name: "بطاقة التعريف.jpg".into(),
+                size: 1_203_331,
+                sha256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752".into(),
+            },
+        ],
+        deadline: Some(Deadline {
+            date: "20/02/2027".into(),
+            days: 60,
+            working_days: true,
+            law_fr: "Loi n° 55-19".into(),
+            law_ar: "القانون رقم 55.19".into(),
+            silence_means_acceptance: false,
+        }),
+        tracking_url: "https://courrier.example.ma/suivi".into(),
+        verify_url: "https://courrier.example.ma/verifier?n=BO-CENTRAL%2FA%2F2026%2F000042".into(),
+        log_index: 1234,
+        tree_size: 1235,
+        log_root: "b6f8c2a1d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9".into(),
+        created_utc: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_pdf() {
+        let pdf = render(&sample()).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert!(
+            pdf.len() < 200_000,
+            "subset fonts keep it small: {}",
+            pdf.len()
+        );
+    }
+}

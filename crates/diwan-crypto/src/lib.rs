@@ -50,7 +50,7 @@ pub enum CryptoError {
 }
 
 impl CryptoError {
-    pub(crate) fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
+    pub fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
         CryptoError::Malformed {
             what,
             detail: detail.to_string(),

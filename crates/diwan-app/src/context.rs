@@ -17,6 +17,10 @@ pub struct App {
     offset: UtcOffset,
     master_key: Arc<[u8; 32]>,
     guard: Arc<crate::portal::PortalGuard>,
+    pub(crate) platform_pki: Arc<crate::pki::PlatformPki>,
+    pub(crate) seals:
+        Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
+    pub(crate) log_tree: Arc<tokio::sync::Mutex<diwan_crypto::merkle::MerkleTree>>,
 }
 
 impl std::fmt::Debug for App {
@@ -43,12 +47,19 @@ impl App {
         opts.max_connections = config.max_connections;
         opts.sqlite_synchronous_full = config.sqlite_synchronous == "full";
         let store = Store::open(&opts, Arc::new(blobs)).await?;
+        let platform_pki =
+            crate::pki::PlatformPki::open(&store, &master_key, config.tsa_url.as_deref()).await?;
         Ok(App {
             store,
             config: Arc::new(config),
             offset,
             master_key: Arc::new(master_key),
             guard: Arc::default(),
+            platform_pki: Arc::new(platform_pki),
+            seals: Arc::default(),
+            log_tree: Arc::new(tokio::sync::Mutex::new(
+                diwan_crypto::merkle::MerkleTree::new(),
+            )),
         })
     }
 

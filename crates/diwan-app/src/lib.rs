@@ -11,9 +11,13 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod mailer;
+pub mod pki;
 pub mod portal;
+pub mod receipt;
 pub mod registration;
+pub mod translog;
 pub mod upload;
+pub mod verify;
 
 pub use access::Principal;
 pub use config::Config;

@@ -698,3 +698,71 @@ impl<S: Source + ?Sized> Reader<S> {
         Ok(ends)
     }
 }
+
+impl<S: Source + ?Sized> Reader<S> {
+    /// Files embedded in the document (`/Names /EmbeddedFiles`): (name, decoded bytes).
+    pub fn embedded_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let (_, cat) = self.catalog()?;
+        let mut out = Vec::new();
+        let Some(names) = cat.get(b"Names") else {
+            return Ok(out);
+        };
+        let Some(tree) = self
+            .resolve(names)?
+            .as_dict()
+            .and_then(|d| d.get(b"EmbeddedFiles"))
+            .cloned()
+        else {
+            return Ok(out);
+        };
+        self.walk_name_tree(&tree, &mut out, 0)?;
+        Ok(out)
+    }
+
+    fn walk_name_tree(
+        &self,
+        node: &Obj,
+        out: &mut Vec<(String, Vec<u8>)>,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 16 || out.len() > 1000 {
+            return Ok(());
+        }
+        let d = match self.resolve(node)? {
+            Obj::Dict(d) => d,
+            _ => return Ok(()),
+        };
+        if let Some(kids) = d.get(b"Kids") {
+            for k in self.resolve(kids)?.as_array().cloned().unwrap_or_default() {
+                self.walk_name_tree(&k, out, depth + 1)?;
+            }
+        }
+        if let Some(names) = d.get(b"Names") {
+            let arr = self.resolve(names)?.as_array().cloned().unwrap_or_default();
+            for pair in arr.chunks(2) {
+                let [name, spec] = pair else { continue };
+                let name = name
+                    .as_str()
+                    .map(crate::object::decode_text)
+                    .unwrap_or_default();
+                let Some(spec) = self.resolve(spec)?.as_dict().cloned() else {
+                    continue;
+                };
+                let Some(ef) = spec.get(b"EF") else { continue };
+                let Some(f) = self
+                    .resolve(ef)?
+                    .as_dict()
+                    .and_then(|e| e.get(b"F").or(e.get(b"UF")))
+                    .cloned()
+                else {
+                    continue;
+                };
+                let stream = self.resolve(&f)?;
+                if let Ok(bytes) = self.decode_stream(&stream) {
+                    out.push((name, bytes));
+                }
+            }
+        }
+        Ok(())
+    }
+}

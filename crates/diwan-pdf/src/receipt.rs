@@ -66,6 +66,8 @@ pub struct ReceiptData {
     /// Hex root hash of the signed tree head the receipt's proof refers to.
     pub log_root: String,
     pub created_utc: time::OffsetDateTime,
+    /// The machine-readable receipt, embedded in the PDF as `receipt.json`.
+    pub receipt_json: Option<Vec<u8>>,
 }
 
 const W: f32 = 595.0;
@@ -513,6 +515,18 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
                     .utc_offset_minute(0),
             ),
     );
+    if let Some(json) = &d.receipt_json {
+        doc.embed_file(krilla::embed::EmbeddedFile {
+            path: "receipt.json".into(),
+            mime_type: krilla::embed::MimeType::new("application/json"),
+            description: Some("Accusé de réception lisible par machine / إشعار بالتوصل".into()),
+            association_kind: krilla::embed::AssociationKind::Data,
+            data: json.clone().into(),
+            modification_date: None,
+            compress: Some(true),
+            location: None,
+        });
+    }
     doc.finish().map_err(|e| PdfError::Write(format!("{e:?}")))
 }
 
@@ -559,6 +573,7 @@ pub fn sample() -> ReceiptData {
         tree_size: 1235,
         log_root: "b6f8c2a1d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9".into(),
         created_utc: time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+        receipt_json: Some(br#"{"number":"BO-CENTRAL/A/2026/000042"}"#.to_vec()),
     }
 }
 

@@ -776,6 +776,11 @@ pub(crate) async fn write_registration(
         .execute(&mut *tx)
         .await?;
     if let Some(f) = &p.portal {
+        // The notification first: a failure of anything after it must leave no e-mail queued.
+        if let Some(m) = &f.notification {
+            let m = m.with_number(&number);
+            crate::outbox::enqueue(tx, Some(admin), &m).await?;
+        }
         sqlx::query(
             "INSERT INTO filings (correspondence_id, administration_id, tracking_hash, receipt_token, filer_email, \
              filer_phone, filer_salt, leaf_index, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -791,10 +796,6 @@ pub(crate) async fn write_registration(
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        if let Some(m) = &f.notification {
-            let m = m.with_number(&number);
-            crate::outbox::enqueue(tx, Some(admin), &m).await?;
-        }
     }
     for (i, d) in p.documents.iter().enumerate() {
         sqlx::query(

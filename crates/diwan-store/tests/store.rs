@@ -631,3 +631,97 @@ async fn number_formats_and_org_rules() {
         assert_eq!(tree[1].parent, Some(tree[0].id));
     }
 }
+
+#[tokio::test]
+async fn a_filing_failing_half_way_leaves_nothing() {
+    use diwan_store::outbox::NewMessage;
+    use diwan_store::registry::PortalFiling;
+    for t in stores().await {
+        let o = org(&t.store, "PORTAL").await;
+        let filing = |token: &str| PortalFiling {
+            tracking_hash: "h".repeat(64),
+            receipt_token: token.into(),
+            email: Some("filer@example.ma".into()),
+            phone: None,
+            notification: Some(NewMessage {
+                recipient: "filer@example.ma".into(),
+                subject: "N° {number}".into(),
+                body: "Registered as {number}".into(),
+            }),
+        };
+        let mut n = new_corr(&t.store, &o.incoming, "Première", b"%PDF-1.4 first filing").await;
+        n.portal = Some(filing("same-token"));
+        let first = o
+            .tenant
+            .register_correspondence(n, &actor(), OFFSET)
+            .await
+            .unwrap();
+        let log_size = t.store.log_size().await.unwrap();
+        let outbox = t.store.outbox_len().await.unwrap();
+        // The second filing fails on the filings row, after its number, record, log leaf and
+        // e-mail were written in the transaction.
+        let mut n = new_corr(
+            &t.store,
+            &o.incoming,
+            "Seconde",
+            b"%PDF-1.4 second filing, never stored",
+        )
+        .await;
+        let hash = n.documents[0].blob.hash();
+        n.portal = Some(filing("same-token"));
+        assert!(
+            o.tenant
+                .register_correspondence(n, &actor(), OFFSET)
+                .await
+                .is_err(),
+            "{}",
+            t.name
+        );
+        assert_eq!(t.store.log_size().await.unwrap(), log_size, "no log leaf");
+        assert_eq!(
+            t.store.outbox_len().await.unwrap(),
+            outbox,
+            "no e-mail queued"
+        );
+        let all = ReadScope {
+            all: true,
+            confidential: true,
+            ..Default::default()
+        };
+        let page = o
+            .tenant
+            .correspondences(
+                &all,
+                &CorrespondenceFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1, "no record");
+        // The blob may have reached the store (it is promoted before the transaction) but no
+        // record references it: fsck lists it as an orphan and the next filing takes number 2.
+        assert!(!t
+            .store
+            .referenced_blobs()
+            .await
+            .unwrap()
+            .contains(&hash.to_hex()));
+        let mut n = new_corr(&t.store, &o.incoming, "Troisième", b"%PDF-1.4 third").await;
+        n.portal = Some(filing("other-token"));
+        let third = o
+            .tenant
+            .register_correspondence(n, &actor(), OFFSET)
+            .await
+            .unwrap();
+        assert_eq!((first.seq, third.seq), (1, 2), "{}", t.name);
+        assert_eq!(third.leaf_index, first.leaf_index + 1);
+        let messages = t.store.messages_to("filer@example.ma").await.unwrap();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[1].body.contains(&third.number));
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{:?}", report.damage);
+        assert_eq!(report.orphan_blobs, vec![hash.to_hex()]);
+    }
+}

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod tools;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -49,6 +50,14 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Verify receipts (PDF or JSON), signed PDFs, CMS signatures and documents, offline.
+    /// Exits 0 only when every file verifies.
+    Verify(tools::VerifyArgs),
+    /// The platform's PKI.
+    Pki {
+        #[command(subcommand)]
+        command: tools::PkiCommand,
     },
     /// Measure throughput, latency and memory through HTTP against a separate server process.
     Bench(bench::BenchArgs),
@@ -219,6 +228,8 @@ async fn run() -> Result<std::process::ExitCode> {
             });
         }
         Command::Bench(args) => bench::run(args).await?,
+        Command::Verify(args) => return tools::verify(args, config_file).await,
+        Command::Pki { command } => tools::pki(command, config_file).await?,
         Command::Admin { data, command } => {
             let config = Config::load(config_file, &overrides(&data, &None))?;
             init_logging(&config.log_format);

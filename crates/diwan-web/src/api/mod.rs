@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod correspondences;
+pub mod log;
 pub mod org;
 pub mod portal;
 pub mod sessions;
@@ -41,6 +42,14 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/challenge", get(portal::challenge))
         .route("/portal/filings", post(portal::file))
         .route("/portal/track", get(portal::track))
+        .route("/portal/receipts/{file}", get(log::receipt))
+        .route("/log/sth", get(log::sth))
+        .route("/log/proof", get(log::inclusion))
+        .route("/log/consistency", get(log::consistency))
+        .route("/log/leaves/{index}", get(log::leaf))
+        .route("/pki/root", get(log::root))
+        .route("/pki/log", get(log::log_certificate))
+        .route("/verify", post(log::verify))
         .route("/openapi.json", get(crate::openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

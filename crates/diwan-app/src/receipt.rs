@@ -1,0 +1,278 @@
+//! Acknowledgements of receipt: the sealed PDF and the signed machine-readable JSON of a filing.
+//!
+//! Both are produced from the committed filing (right after it, or later if the process stopped
+//! in between): nothing in them depends on the moment they are made but the seal's signature
+//! time and the signed tree head, which only ever grows. They are produced once and stored.
+
+use crate::context::App;
+use crate::error::AppError;
+use base64::Engine;
+use diwan_core::calendar::LegalBasis;
+use diwan_core::correspondence::ContactKind;
+use diwan_crypto::canonical;
+use diwan_crypto::cms::CmsSigner;
+use diwan_pades::{Level, SignOptions};
+use diwan_pdf::receipt::{Deadline, DocumentLine, ReceiptData};
+use diwan_store::portal::Filing;
+use serde_json::{json, Value};
+
+/// Which receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Pdf,
+    Json,
+}
+
+fn kind_labels(k: ContactKind) -> (&'static str, &'static str) {
+    match k {
+        ContactKind::Person => ("personne physique", "شخص ذاتي"),
+        ContactKind::Company => ("personne morale", "شخص اعتباري"),
+        ContactKind::Administration => ("administration", "إدارة"),
+    }
+}
+
+fn days_of(b: LegalBasis) -> (u32, bool) {
+    use diwan_core::calendar::DeadlineRule;
+    match b {
+        LegalBasis::Law55_19 => (DeadlineRule::GENERAL.days, true),
+        LegalBasis::Law55_19Investment => (DeadlineRule::INVESTMENT.days, true),
+        LegalBasis::Law31_13 => (DeadlineRule::ACCESS_TO_INFORMATION.days, true),
+        LegalBasis::Internal => (0, false),
+    }
+}
+
+impl App {
+    /// The receipts of a filing: stored ones, or produced now.
+    pub async fn receipt(&self, token: &str, kind: ReceiptKind) -> Result<Vec<u8>, AppError> {
+        let filing = self
+            .store
+            .filing_by_receipt_token(token)
+            .await?
+            .ok_or_else(|| AppError::NotFound("receipt".into()))?;
+        let filing = if filing.receipt_pdf.is_none() || filing.receipt_json.is_none() {
+            self.issue_receipts(&filing).await?;
+            self.store
+                .filing_of(filing.correspondence_id)
+                .await?
+                .ok_or_else(|| AppError::NotFound("receipt".into()))?
+        } else {
+            filing
+        };
+        let hash = match kind {
+            ReceiptKind::Pdf => filing.receipt_pdf,
+            ReceiptKind::Json => filing.receipt_json,
+        }
+        .ok_or_else(|| AppError::Internal("receipt not stored".into()))?;
+        let h =
+            diwan_store::BlobHash::parse(&hash).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(self.store.blobs().read(&h).await?)
+    }
+
+    /// Produces and stores the receipts of a filing (no-op if another request already did).
+    pub async fn issue_receipts(&self, filing: &Filing) -> Result<(), AppError> {
+        let (pdf, json) = self.produce_receipts(filing).await?;
+        let mut p = self.store.blobs().stage_bytes(&pdf).await?;
+        let mut j = self.store.blobs().stage_bytes(&json).await?;
+        self.store.blobs().promote(&mut p).await?;
+        self.store.blobs().promote(&mut j).await?;
+        self.store
+            .set_receipts(
+                filing.correspondence_id,
+                &p.hash().to_hex(),
+                &j.hash().to_hex(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Builds the two receipts of a filing.
+    pub async fn produce_receipts(&self, filing: &Filing) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let admin = self.store.administration(filing.administration_id).await?;
+        let tenant = self.store.tenant(admin.id);
+        let c = tenant.correspondence(filing.correspondence_id).await?;
+        let docs = tenant.documents(c.id).await?;
+        let register = tenant.register(c.register_id).await?;
+        let office = tenant.entity(register.entity_id).await?;
+        let contact = match c.contact_id {
+            Some(id) => Some(tenant.contact(id).await?),
+            None => None,
+        };
+        let leaf = self.store.leaf(filing.leaf_index).await?;
+        let sth = self
+            .tree_head_covering(filing.leaf_index as u64 + 1)
+            .await?;
+        let proof = self
+            .inclusion_proof(filing.leaf_index as u64, sth.tree_size)
+            .await?;
+        let seal = self.seal(admin.id).await?;
+        let pki = self.pki();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let local = c.registered_at.to_offset(self.offset());
+        let id_masked = contact
+            .as_ref()
+            .and_then(|k| k.id_number.as_deref())
+            .map(diwan_core::text::mask);
+        let verify_url = format!(
+            "{}/verifier?n={}",
+            self.config.public_url(),
+            urlencode(&c.number)
+        );
+        let tracking_url = format!("{}/suivi", self.config.public_url());
+        let deadline = match (c.due_date, c.deadline_basis) {
+            (Some(d), Some(b)) => Some((d, b)),
+            _ => None,
+        };
+        let receipt = json!({
+            "type": "diwan.receipt",
+            "version": 1,
+            "administration": { "code": admin.code, "name_fr": admin.names.fr, "name_ar": admin.names.ar, "name_zgh": admin.names.zgh },
+            "registry_office": { "code": office.code, "name_fr": office.names.fr, "name_ar": office.names.ar },
+            "number": c.number,
+            "registered_at": c.registered_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "channel": "portal",
+            "filer": {
+                "kind": c.party_kind,
+                "name": c.party_name,
+                "id_number_masked": id_masked,
+                "salt": filing.filer_salt,
+            },
+            "subject": c.subject,
+            "documents": docs.iter().filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt).map(|d| json!({ "name": d.file_name, "size": d.size, "sha256": d.sha256 })).collect::<Vec<_>>(),
+            "deadline": deadline.map(|(d, b)| json!({ "due_date": d.to_string(), "legal_basis": b.as_str(), "days": days_of(b).0, "working_days": days_of(b).1 })),
+            "log": {
+                "leaf_index": filing.leaf_index,
+                "entry": leaf.entry,
+                "leaf_hash": b64.encode(hex::decode(&leaf.leaf_hash).unwrap_or_default()),
+                "tree_head": sth,
+                "inclusion_proof": proof,
+                "log_certificate": b64.encode(pki.log_cert.der()),
+            },
+            "verify_url": verify_url,
+        });
+        let signed = canonical::sign(&receipt, &seal.key, &[&seal.cert, &pki.root])
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let json_bytes =
+            serde_json::to_vec_pretty(&signed).map_err(|e| AppError::Internal(e.to_string()))?;
+
+        let (kind_fr, kind_ar) = kind_labels(c.party_kind);
+        let data = ReceiptData {
+            administration_fr: admin.names.fr.clone(),
+            administration_ar: admin.names.ar.clone(),
+            administration_zgh: admin.names.zgh.clone(),
+            registry_office_fr: office.names.fr.clone(),
+            registry_office_ar: office.names.ar.clone(),
+            number: c.number.clone(),
+            received_local: format!(
+                "{:02}/{:02}/{} à {:02}:{:02}:{:02} (UTC{})",
+                local.day(),
+                u8::from(local.month()),
+                local.year(),
+                local.hour(),
+                local.minute(),
+                local.second(),
+                offset_text(self.offset())
+            ),
+            received_utc: c
+                .registered_at
+                .replace_nanosecond(0)
+                .unwrap_or(c.registered_at)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            filer_name: c.party_name.clone(),
+            filer_kind_fr: kind_fr.into(),
+            filer_kind_ar: kind_ar.into(),
+            filer_id_masked: id_masked.map(|m| {
+                format!(
+                    "{} {m}",
+                    if c.party_kind == ContactKind::Company {
+                        "ICE"
+                    } else {
+                        "CIN"
+                    }
+                )
+            }),
+            subject: c.subject.clone(),
+            documents: docs
+                .iter()
+                .filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt)
+                .map(|d| DocumentLine {
+                    name: d.file_name.clone(),
+                    size: d.size as u64,
+                    sha256: d.sha256.clone(),
+                })
+                .collect(),
+            deadline: deadline.map(|(d, b)| {
+                let (days, working) = days_of(b);
+                Deadline {
+                    date: format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
+                    days,
+                    working_days: working,
+                    law_fr: b.label_fr().into(),
+                    law_ar: b.label_ar().into(),
+                    silence_means_acceptance: false,
+                }
+            }),
+            tracking_url,
+            verify_url,
+            log_index: filing.leaf_index as u64,
+            tree_size: sth.tree_size,
+            log_root: hex::encode(b64.decode(&sth.root_hash).unwrap_or_default()),
+            created_utc: c.registered_at,
+            receipt_json: Some(json_bytes.clone()),
+        };
+        let tsa = pki.timestamps.clone();
+        let root = pki.root.clone();
+        let seal = seal.clone();
+        let signed_at = time::OffsetDateTime::now_utc();
+        let admin_name = admin.names.fr.clone();
+        let pdf = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, AppError> {
+            let pdf =
+                diwan_pdf::receipt::render(&data).map_err(|e| AppError::Internal(e.to_string()))?;
+            let chain = [root];
+            let signer = CmsSigner {
+                key: &seal.key,
+                cert: &seal.cert,
+                chain: &chain,
+            };
+            let mut opts = SignOptions::new(Level::BT);
+            opts.tsa = Some(tsa.as_ref());
+            opts.signing_time = signed_at;
+            opts.reason = Some("Accusé de réception — إشعار بالتوصل".into());
+            opts.name = Some(admin_name);
+            opts.field_name = Some("Cachet".into());
+            diwan_pades::sign_bytes(&pdf, &signer, &opts)
+                .map_err(|e| AppError::Internal(format!("sealing the receipt: {e}")))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+        Ok((pdf, json_bytes))
+    }
+}
+
+fn offset_text(o: time::UtcOffset) -> String {
+    let (h, m, _) = o.as_hms();
+    format!(
+        "{}{:02}:{:02}",
+        if h < 0 || m < 0 { '-' } else { '+' },
+        h.abs(),
+        m.abs()
+    )
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The receipt JSON's value for a key path, for callers that only display it.
+pub fn field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |acc, k| acc.get(*k))
+}

@@ -1,0 +1,110 @@
+//! The transparency log as a service: the Merkle tree of every leaf the store holds, kept in
+//! memory and caught up from the database when needed (other servers may append too), signed
+//! tree heads, and inclusion and consistency proofs.
+
+use crate::context::App;
+use crate::error::AppError;
+use base64::Engine;
+use diwan_crypto::merkle::{Hash, MerkleTree};
+use diwan_crypto::sth::SignedTreeHead;
+use diwan_store::log::StoredTreeHead;
+
+fn b64(h: &Hash) -> String {
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+impl App {
+    /// Brings the in-memory tree up to the database's size; returns the size.
+    async fn log_sync(&self, tree: &mut MerkleTree) -> Result<u64, AppError> {
+        let size = self.store.log_size().await? as u64;
+        let have = tree.len();
+        if size > have {
+            for chunk_start in (have..size).step_by(50_000) {
+                let end = (chunk_start + 50_000).min(size);
+                for h in self
+                    .store
+                    .leaf_hashes(chunk_start as i64, end as i64)
+                    .await?
+                {
+                    tree.push(h);
+                }
+            }
+        }
+        Ok(tree.len())
+    }
+
+    /// The newest signed tree head, signing a new one if leaves were added since.
+    pub async fn tree_head(&self) -> Result<SignedTreeHead, AppError> {
+        self.tree_head_covering(0).await
+    }
+
+    /// A signed tree head covering at least `min_size` leaves.
+    pub async fn tree_head_covering(&self, min_size: u64) -> Result<SignedTreeHead, AppError> {
+        let mut tree = self.log_tree.lock().await;
+        let size = self.log_sync(&mut tree).await?;
+        if size < min_size {
+            return Err(AppError::Internal(format!(
+                "the log has {size} leaves, fewer than {min_size}"
+            )));
+        }
+        if let Some(latest) = self.store.latest_tree_head().await? {
+            if latest.tree_size as u64 == size {
+                return Ok(SignedTreeHead {
+                    tree_size: size,
+                    root_hash: base64::engine::general_purpose::STANDARD
+                        .encode(hex::decode(&latest.root_hash).unwrap_or_default()),
+                    timestamp: latest.timestamp as u64,
+                    signature: latest.signature,
+                });
+            }
+        }
+        let root = tree
+            .root(size)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let sth = SignedTreeHead::sign(&self.pki().log_key, size, &root, now)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        self.store
+            .save_tree_head(&StoredTreeHead {
+                tree_size: size as i64,
+                root_hash: hex::encode(root),
+                timestamp: now as i64,
+                signature: sth.signature.clone(),
+            })
+            .await?;
+        Ok(sth)
+    }
+
+    /// The audit path of leaf `index` in the tree of `size` leaves (base64 hashes).
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<String>, AppError> {
+        let mut tree = self.log_tree.lock().await;
+        self.log_sync(&mut tree).await?;
+        let p = tree
+            .inclusion_proof(index, size)
+            .map_err(|e| AppError::field("index", e.to_string()))?;
+        Ok(p.iter().map(b64).collect())
+    }
+
+    /// The consistency proof between two tree sizes (base64 hashes).
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<String>, AppError> {
+        let mut tree = self.log_tree.lock().await;
+        self.log_sync(&mut tree).await?;
+        let p = tree
+            .consistency_proof(first, second)
+            .map_err(|e| AppError::field("first", e.to_string()))?;
+        Ok(p.iter().map(b64).collect())
+    }
+
+    /// The root of the tree of `size` leaves (base64).
+    pub async fn tree_root(&self, size: u64) -> Result<String, AppError> {
+        let mut tree = self.log_tree.lock().await;
+        self.log_sync(&mut tree).await?;
+        Ok(b64(&tree
+            .root(size)
+            .map_err(|e| AppError::field("size", e.to_string()))?))
+    }
+}

@@ -1,0 +1,348 @@
+//! Offline verification of receipts, signed PDFs and detached CMS signatures, trusting only the
+//! roots given (`diwan verify --trust ROOT.pem …`, and the public verification page).
+
+use base64::Engine;
+use diwan_crypto::merkle;
+use diwan_crypto::pki::{TrustStore, Usage};
+use diwan_crypto::sth::SignedTreeHead;
+use diwan_crypto::{canonical, Certificate};
+use diwan_pades::{Indication, PdfReport};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// The outcome for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOutcome {
+    pub file: String,
+    /// `receipt`, `signed-pdf`, `cms`, `document`.
+    pub kind: &'static str,
+    pub ok: bool,
+    /// What was checked, in order, and what failed.
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<PdfReport>,
+    /// For receipts: the registration number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub ok: bool,
+    pub what: String,
+}
+
+impl FileOutcome {
+    fn new(file: &str, kind: &'static str) -> Self {
+        Self {
+            file: file.into(),
+            kind,
+            ok: true,
+            checks: Vec::new(),
+            pdf: None,
+            number: None,
+        }
+    }
+    fn check(&mut self, ok: bool, what: impl Into<String>) {
+        if !ok {
+            self.ok = false;
+        }
+        self.checks.push(Check {
+            ok,
+            what: what.into(),
+        });
+    }
+}
+
+/// What a receipt lists, to check documents against.
+#[derive(Debug, Clone, Default)]
+pub struct ListedDocuments {
+    pub number: String,
+    pub sha256: Vec<(String, String)>,
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+/// Checks a machine-readable receipt: its seal, its tree head and its log inclusion.
+pub fn check_receipt_json(
+    doc: &Value,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+    out: &mut FileOutcome,
+) -> Option<ListedDocuments> {
+    if doc.get("type").and_then(Value::as_str) != Some("diwan.receipt") {
+        out.check(false, "not a Diwan receipt (type is not diwan.receipt)");
+        return None;
+    }
+    let number = doc
+        .get("number")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    out.number = Some(number.clone());
+    match canonical::verify(doc) {
+        Ok(certs) => {
+            let signer = &certs[0];
+            out.check(
+                true,
+                format!(
+                    "the receipt's seal is intact (sealed by {})",
+                    signer.common_name()
+                ),
+            );
+            match trust.validate(signer, &certs, now, Usage::Signing) {
+                Ok(_) => out.check(true, "the seal's certificate chains to a trusted root"),
+                Err(e) => out.check(false, format!("the seal's certificate is not trusted: {e}")),
+            }
+        }
+        Err(e) => out.check(false, format!("the receipt's seal is broken: {e}")),
+    }
+    // The transparency log.
+    let log = &doc["log"];
+    let entry = log["entry"].as_str().unwrap_or_default();
+    let leaf = merkle::leaf_hash(entry.as_bytes());
+    out.check(
+        b64(log["leaf_hash"].as_str().unwrap_or_default()).as_deref() == Some(&leaf[..]),
+        "the log entry hashes to the leaf hash",
+    );
+    let entry_json: Value = serde_json::from_str(entry).unwrap_or(Value::Null);
+    out.check(
+        entry_json["number"].as_str() == Some(number.as_str()),
+        "the log entry records this registration number",
+    );
+    let listed: Vec<String> = doc["documents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["sha256"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let logged: Vec<String> = entry_json["documents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["sha256"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.check(listed == logged, "the log entry records these documents");
+    let sth: Option<SignedTreeHead> = serde_json::from_value(log["tree_head"].clone()).ok();
+    let log_cert = log["log_certificate"]
+        .as_str()
+        .and_then(b64)
+        .and_then(|d| Certificate::from_der(&d).ok());
+    match (sth, log_cert) {
+        (Some(sth), Some(cert)) => {
+            let sig_ok = cert
+                .public_key()
+                .map(|k| sth.verify(&k).is_ok())
+                .unwrap_or(false);
+            out.check(
+                sig_ok,
+                format!(
+                    "the signed tree head (size {}) is signed by the log key",
+                    sth.tree_size
+                ),
+            );
+            match trust.validate(&cert, &[], now, Usage::Signing) {
+                Ok(_) => out.check(true, "the log key's certificate chains to a trusted root"),
+                Err(e) => out.check(false, format!("the log key is not trusted: {e}")),
+            }
+            let index = log["leaf_index"].as_u64().unwrap_or(u64::MAX);
+            let proof: Vec<merkle::Hash> = log["inclusion_proof"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|h| h.as_str().and_then(b64))
+                        .filter_map(|v| <[u8; 32]>::try_from(v).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let root = sth.root().ok();
+            let included = root
+                .is_some_and(|r| merkle::verify_inclusion(&leaf, index, sth.tree_size, &proof, &r));
+            out.check(
+                included,
+                format!(
+                    "the entry is leaf {index} of the log (inclusion proof against the tree head)"
+                ),
+            );
+        }
+        _ => out.check(
+            false,
+            "the receipt carries no usable tree head or log certificate",
+        ),
+    }
+    let docs = doc["documents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| {
+                    Some((
+                        d["name"].as_str()?.to_string(),
+                        d["sha256"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ListedDocuments {
+        number,
+        sha256: docs,
+    })
+}
+
+fn pdf_checks(report: &PdfReport, out: &mut FileOutcome) {
+    if report.signatures.is_empty() {
+        out.check(false, "the PDF has no signature");
+    }
+    for s in &report.signatures {
+        let who = s.signer.clone().unwrap_or_else(|| "unknown signer".into());
+        let mut what = format!("{} \"{}\" by {who}: {}", s.kind, s.field, s.indication);
+        if let Some(sub) = s.sub_indication {
+            what.push_str(&format!(" / {sub}"));
+        }
+        if let Some(t) = s.timestamp_time {
+            what.push_str(&format!(", time-stamped {t}"));
+        }
+        if !s.reasons.is_empty() {
+            what.push_str(&format!(" — {}", s.reasons.join("; ")));
+        }
+        out.check(s.indication == Indication::TotalPassed, what);
+    }
+}
+
+/// Verifies files: receipts (PDF or JSON), signed PDFs, detached CMS (`.p7s` next to its data),
+/// and plain documents (matched against the receipts among the files).
+pub fn verify_files(
+    files: &[(String, Vec<u8>)],
+    trust: &TrustStore,
+    now: OffsetDateTime,
+) -> Vec<FileOutcome> {
+    let mut outcomes = Vec::new();
+    let mut listed: Vec<ListedDocuments> = Vec::new();
+    let mut plain: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, bytes) in files {
+        if bytes.windows(5).take(1024).any(|w| w == b"%PDF-") {
+            let mut out = FileOutcome::new(name, "signed-pdf");
+            let embedded_receipt =
+                diwan_pades::reader::Reader::open(Box::<[u8]>::from(bytes.as_slice()))
+                    .ok()
+                    .and_then(|r| r.embedded_files().ok())
+                    .is_some_and(|f| f.iter().any(|(n, _)| n == "receipt.json"));
+            match diwan_pades::verify_bytes(bytes, trust, now) {
+                // An unsigned PDF that is not a receipt is a document to match.
+                Ok(report) if report.signatures.is_empty() && !embedded_receipt => {
+                    plain.push((name.clone(), bytes.clone()));
+                    continue;
+                }
+                Ok(report) => {
+                    pdf_checks(&report, &mut out);
+                    out.pdf = Some(report);
+                    // A receipt carries its machine-readable twin.
+                    if let Ok(reader) =
+                        diwan_pades::reader::Reader::open(Box::<[u8]>::from(bytes.as_slice()))
+                    {
+                        if let Some((_, json)) = reader
+                            .embedded_files()
+                            .ok()
+                            .and_then(|f| f.into_iter().find(|(n, _)| n == "receipt.json"))
+                        {
+                            out.kind = "receipt";
+                            match serde_json::from_slice::<Value>(&json) {
+                                Ok(doc) => {
+                                    if let Some(l) = check_receipt_json(&doc, trust, now, &mut out)
+                                    {
+                                        listed.push(l);
+                                    }
+                                }
+                                Err(e) => out.check(
+                                    false,
+                                    format!("the embedded receipt.json is not JSON: {e}"),
+                                ),
+                            }
+                        }
+                    }
+                }
+                Err(e) => out.check(false, format!("cannot read the PDF: {e}")),
+            }
+            outcomes.push(out);
+        } else if let Ok(doc) = serde_json::from_slice::<Value>(bytes) {
+            let mut out = FileOutcome::new(name, "receipt");
+            if let Some(l) = check_receipt_json(&doc, trust, now, &mut out) {
+                listed.push(l);
+            }
+            outcomes.push(out);
+        } else if name.ends_with(".p7s") || name.ends_with(".p7m") {
+            let mut out = FileOutcome::new(name, "cms");
+            let data_name = name.trim_end_matches(".p7s").trim_end_matches(".p7m");
+            let data = files
+                .iter()
+                .find(|(n, _)| n == data_name)
+                .map(|(_, b)| b.clone());
+            match data {
+                None => out.check(false, format!("give the signed file {data_name} too")),
+                Some(data) => match diwan_crypto::cms::verify_detached_data(bytes, &data) {
+                    Ok(v) => {
+                        for s in &v.signers {
+                            out.check(s.digest_ok, "the signed data match the signature");
+                            out.check(s.signature_ok, "the signature value verifies");
+                            if let Some(c) = &s.signer {
+                                let at = s
+                                    .timestamp
+                                    .as_ref()
+                                    .and_then(|t| t.as_ref().ok())
+                                    .map(|t| t.gen_time)
+                                    .unwrap_or(now);
+                                match trust.validate(c, &v.certificates, at, Usage::Signing) {
+                                    Ok(_) => out.check(
+                                        true,
+                                        format!("{} chains to a trusted root", c.common_name()),
+                                    ),
+                                    Err(e) => out.check(false, format!("{}: {e}", c.common_name())),
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => out.check(false, format!("not a readable CMS signature: {e}")),
+                },
+            }
+            outcomes.push(out);
+        } else {
+            plain.push((name.clone(), bytes.clone()));
+        }
+    }
+    for (name, bytes) in plain {
+        let mut out = FileOutcome::new(&name, "document");
+        if files.iter().any(|(n, _)| n == &format!("{name}.p7s")) {
+            continue;
+        }
+        let h = hex::encode(Sha256::digest(&bytes));
+        match listed
+            .iter()
+            .find_map(|l| l.sha256.iter().position(|(_, s)| *s == h).map(|i| (l, i)))
+        {
+            Some((l, i)) => out.check(
+                true,
+                format!(
+                    "matches document {} ({}) of receipt {}",
+                    i + 1,
+                    l.sha256[i].0,
+                    l.number
+                ),
+            ),
+            None => out.check(
+                false,
+                format!("SHA-256 {h} is not listed in any receipt given"),
+            ),
+        }
+        outcomes.push(out);
+    }
+    outcomes
+}

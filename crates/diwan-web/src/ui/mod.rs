@@ -1,6 +1,8 @@
 //! Server-rendered pages. They work without JavaScript; `app.js` only adds comfort.
 
 pub mod assets;
+pub mod portal;
+pub mod registry;
 pub mod templates;
 
 use crate::auth::{ClientIp, MaybeWebUser, WebUser, SESSION_COOKIE};
@@ -26,6 +28,44 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/lang/{code}", get(set_lang))
         .route("/static/{*path}", get(assets::serve))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/static/favicon.svg") }),
+        )
+        .route("/registre", get(registry::register_view))
+        .route(
+            "/courriers/nouveau",
+            get(registry::new_form).post(registry::new_submit),
+        )
+        .route("/courriers/{id}", get(registry::show))
+        .route("/courriers/{id}/documents/{doc}", get(registry::document))
+        .route("/portail", get(portal::directory))
+        .route(
+            "/portail/{code}",
+            get(portal::file_form).post(portal::file_submit),
+        )
+        .route("/suivi", get(portal::track))
+        .route(
+            "/verifier",
+            get(portal::verify_form).post(portal::verify_submit),
+        )
+}
+
+/// Streams one file part of a form to the document store (never held whole in memory).
+pub async fn receive_file(
+    st: &AppState,
+    index: usize,
+    field: &mut axum::extract::multipart::Field<'_>,
+) -> Result<diwan_app::upload::AcceptedFile, AppError> {
+    let mut up = st.app.begin_upload(index, field.file_name()).await?;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        up.write(&chunk).await?;
+    }
+    up.finish().await
 }
 
 /// The context every page gets.
@@ -78,7 +118,7 @@ async fn home(
     MaybeWebUser(user): MaybeWebUser,
 ) -> Response {
     match user {
-        None => Redirect::to("/login").into_response(),
+        None => Redirect::to("/portail").into_response(),
         Some(u) => {
             let base = page_ctx(lang, Some(&u), "/");
             render(&st, "home.html", base)

@@ -12,6 +12,33 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../../templates/login.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("home.html", include_str!("../../templates/home.html")),
+    (
+        "register.html",
+        include_str!("../../templates/register.html"),
+    ),
+    ("new.html", include_str!("../../templates/new.html")),
+    (
+        "correspondence.html",
+        include_str!("../../templates/correspondence.html"),
+    ),
+    (
+        "portal_directory.html",
+        include_str!("../../templates/portal_directory.html"),
+    ),
+    (
+        "portal_file.html",
+        include_str!("../../templates/portal_file.html"),
+    ),
+    (
+        "portal_done.html",
+        include_str!("../../templates/portal_done.html"),
+    ),
+    ("track.html", include_str!("../../templates/track.html")),
+    ("verify.html", include_str!("../../templates/verify.html")),
+    (
+        "portal_nav.html",
+        include_str!("../../templates/portal_nav.html"),
+    ),
 ];
 
 /// The template environment.
@@ -64,6 +91,56 @@ mod tests {
         for (name, src) in TEMPLATES {
             env.add_template(name, src)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    /// Every page renders, signed in and not, in every language, with empty and full data.
+    #[test]
+    fn every_page_renders() {
+        let t = Templates::new();
+        let full: serde_json::Value = serde_json::from_str(r#"{
+            "path": "/registre", "langs": [{"code": "fr", "name": "Français", "current": true}],
+            "user": {"name": "Clerk", "login": "bo@x", "roles": ["registry_clerk"]}, "csrf": "x",
+            "items": [{"id": "1", "number": "BO/A/2026/000001", "code": "X", "fr": "a", "ar": "b",
+                       "status": "registered", "channel": "counter", "priority": "urgent",
+                       "direction": "incoming", "due": "01/01/2026", "late": true, "confidential": true}],
+            "total": 1, "page": 1, "pages": 2, "per_page": 25, "qs": "per_page=25",
+            "registers": [{"id": "r", "name": "Arrivée", "direction": "incoming"}],
+            "f": {"q": "x"}, "statuses": ["registered"], "warnings": ["w"],
+            "v": {"direction": "incoming"}, "errors": {"subject": "must not be empty"},
+            "error_list": [{"field": "subject", "message": "must not be empty"}], "general": "g",
+            "c": {"id": "1", "number": "N", "subject": "S", "direction": "incoming", "status": "registered",
+                  "priority": "urgent", "channel": "counter", "party_kind": "person", "party": "P", "summary": "s"},
+            "documents": [{"id": "d", "name": "a.pdf", "type": "pdf", "role": "main", "size": "1 Ko", "sha256": "00"}],
+            "history": [{"at": "t", "who": "w", "action": "correspondence.register", "ip": "::1"}],
+            "a": {"code": "X", "fr": "a", "ar": "b", "zgh": "ⵣ"}, "offices": [{"code": "o", "fr": "a", "ar": "b"}, {"code": "p", "fr": "a", "ar": "b"}],
+            "challenge": true, "max_mb": 100, "number": "N", "code": "C", "registered": "r", "due": "d",
+            "pdf": "/p", "json": "/j", "email": "a@b.c",
+            "result": {"number": "N", "administration": "A", "status": "registered", "registered": "r", "due": "d", "pdf": "/p"},
+            "outcomes": [{"file": "f", "kind": "receipt", "ok": false, "checks": [{"ok": false, "what": "seal"}], "number": "N"}],
+            "ok": false, "error": {"title": "t", "detail": "d", "status": 404}
+        }"#)
+        .expect("sample context");
+        for lang in ["fr", "ar", "zgh", "en"] {
+            for (name, _) in TEMPLATES {
+                for data in [
+                    serde_json::json!({
+                        "path": "/", "lang": lang, "error": {"title": "t", "detail": "d", "status": 500},
+                        "user": {"name": "U", "roles": []}, "a": {"code": "X"}, "c": {"id": "1"},
+                        "f": {}, "v": {}, "errors": {}, "result": {}, "offices": [],
+                    }),
+                    {
+                        let mut f = full.clone();
+                        f["lang"] = lang.into();
+                        f
+                    },
+                ] {
+                    let out = t
+                        .render(name, Value::from_serialize(&data))
+                        .unwrap_or_else(|e| panic!("{name} ({lang}): {e:#}"));
+                    assert!(!out.contains("{{"), "{name}: unrendered markup");
+                }
+            }
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use crate::config::Config;
 use crate::error::AppError;
-use diwan_core::calendar::Calendar;
 use diwan_core::AdministrationId;
 use diwan_store::{LocalBlobStore, Store, StoreOptions};
 use std::path::Path;
@@ -21,6 +20,7 @@ pub struct App {
     pub(crate) seals:
         Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
     pub(crate) log_tree: Arc<tokio::sync::Mutex<diwan_crypto::merkle::MerkleTree>>,
+    calendars: Arc<crate::deadlines::Calendars>,
 }
 
 impl std::fmt::Debug for App {
@@ -60,6 +60,7 @@ impl App {
             log_tree: Arc::new(tokio::sync::Mutex::new(
                 diwan_crypto::merkle::MerkleTree::new(),
             )),
+            calendars: Arc::default(),
         })
     }
 
@@ -85,10 +86,8 @@ impl App {
             .date()
     }
 
-    /// The working-day calendar of an administration: weekends and Morocco's fixed holidays.
-    pub fn calendar(&self, _admin: AdministrationId) -> Calendar {
-        let y = self.today().year();
-        Calendar::morocco(y - 1..=y + 2)
+    pub(crate) fn calendars(&self) -> &crate::deadlines::Calendars {
+        &self.calendars
     }
 }
 

@@ -394,10 +394,13 @@ impl App {
                 "Courrier de démonstration — Diwan",
             ]);
             let blob = self.store.blobs().stage_bytes(&pdf).await?;
-            let rule = if i == 2 {
-                diwan_core::calendar::DeadlineRule::ACCESS_TO_INFORMATION
+            let (procedure, rule) = if i == 2 {
+                (
+                    "access_to_information",
+                    diwan_core::calendar::DeadlineRule::ACCESS_TO_INFORMATION,
+                )
             } else {
-                diwan_core::calendar::DeadlineRule::GENERAL
+                ("general", diwan_core::calendar::DeadlineRule::GENERAL)
             };
             let new = NewCorrespondence {
                 register: register.id,
@@ -431,11 +434,14 @@ impl App {
                 } else {
                     Priority::Normal
                 },
-                due: Some((
-                    self.calendar(tenant.administration_id())
+                due: Some(diwan_core::calendar::Due {
+                    date: self
+                        .calendar(tenant.administration_id())
+                        .await?
                         .due_date(today, &rule),
-                    rule.law,
-                )),
+                    rule,
+                    procedure: Some(procedure.to_string()),
+                }),
                 documents: vec![NewDocument {
                     role: DocumentRole::Main,
                     file_name: FileName::parse(&format!("courrier-{}.pdf", i + 1))

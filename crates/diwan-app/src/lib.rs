@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 pub mod config;
 pub mod context;
+pub mod deadlines;
 pub mod demo;
 pub mod error;
 pub mod mailer;

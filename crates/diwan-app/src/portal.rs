@@ -9,7 +9,6 @@
 
 use crate::context::App;
 use crate::error::{AppError, FieldError};
-use crate::registration::Procedure;
 use crate::upload::AcceptedFile;
 use base64::Engine;
 use diwan_core::correspondence::{
@@ -71,7 +70,8 @@ pub struct FilingRequest {
     pub message: Option<String>,
     /// Which legal deadline applies (default: general, law 55-19).
     #[serde(default)]
-    pub procedure: Option<Procedure>,
+    /// The type of request (see `RegistrationRequest::procedure`).
+    pub procedure: Option<String>,
     #[serde(default)]
     pub challenge: Option<ChallengeAnswer>,
 }
@@ -109,6 +109,10 @@ pub struct Tracking {
     pub registered_at: time::OffsetDateTime,
     #[serde(with = "diwan_core::iso_date::option")]
     pub due_date: Option<time::Date>,
+    /// The type of request, which set the deadline.
+    pub procedure: Option<String>,
+    /// Silence past the due date counts as acceptance.
+    pub silence_means_acceptance: bool,
     pub receipt_token: String,
 }
 
@@ -421,9 +425,7 @@ impl App {
         let register = self
             .portal_register(&tenant, req.registry_office.as_deref())
             .await?;
-        let today = self.today();
-        let rule = req.procedure.unwrap_or(Procedure::General).rule();
-        let due = rule.map(|r| (self.calendar(admin.id).due_date(today, &r), r.law));
+        let due = self.due_for(admin.id, req.procedure.as_deref()).await?;
         let tracking_code = new_tracking_code();
         let receipt_token = random_token();
         let notification = email.as_ref().map(|to| NewMessage {
@@ -466,7 +468,7 @@ impl App {
             channel: Channel::Portal,
             confidentiality: Confidentiality::Normal,
             priority: Priority::Normal,
-            due,
+            due: due.clone(),
             documents,
             portal: Some(PortalFiling {
                 tracking_hash: tracking_hash(&tracking_code),
@@ -485,7 +487,7 @@ impl App {
             tracking_code,
             receipt_token,
             registered_at: r.registered_at,
-            due_date: due.map(|(d, _)| d),
+            due_date: due.map(|d| d.date),
             leaf_index: r.leaf_index,
         })
     }
@@ -546,6 +548,8 @@ impl App {
             status: c.status,
             registered_at: c.registered_at,
             due_date: c.due_date,
+            procedure: c.procedure,
+            silence_means_acceptance: c.silence_means_acceptance,
             receipt_token: found.receipt_token,
         })
     }

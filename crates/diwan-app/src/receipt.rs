@@ -42,6 +42,32 @@ fn days_of(b: LegalBasis) -> (u32, bool) {
 }
 
 impl App {
+    /// Produces the receipts of filings committed without them (the process stopped between the
+    /// filing's commit and its receipts), at start and then every 30 seconds, until `stop`.
+    pub async fn run_receipt_repair(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.store.filings_without_receipt(100).await {
+                Ok(list) => {
+                    for f in list {
+                        match self.issue_receipts(&f).await {
+                            Ok(()) => {
+                                tracing::info!(filing = %f.correspondence_id, "receipt produced after restart")
+                            }
+                            Err(e) => {
+                                tracing::error!(filing = %f.correspondence_id, error = %e, "receipt not produced")
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot list filings without receipt"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
     /// The receipts of a filing: stored ones, or produced now.
     pub async fn receipt(&self, token: &str, kind: ReceiptKind) -> Result<Vec<u8>, AppError> {
         let filing = self
@@ -118,8 +144,15 @@ impl App {
             urlencode(&c.number)
         );
         let tracking_url = format!("{}/suivi", self.config.public_url());
+        // The rule as it was applied when the filing was registered (the record carries it).
         let deadline = match (c.due_date, c.deadline_basis) {
-            (Some(d), Some(b)) => Some((d, b)),
+            (Some(d), Some(b)) => {
+                let days = c
+                    .deadline_days
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or_else(|| days_of(b).0);
+                Some((d, b, days, c.deadline_working, c.silence_means_acceptance))
+            }
             _ => None,
         };
         let receipt = json!({
@@ -138,7 +171,10 @@ impl App {
             },
             "subject": c.subject,
             "documents": docs.iter().filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt).map(|d| json!({ "name": d.file_name, "size": d.size, "sha256": d.sha256 })).collect::<Vec<_>>(),
-            "deadline": deadline.map(|(d, b)| json!({ "due_date": d.to_string(), "legal_basis": b.as_str(), "days": days_of(b).0, "working_days": days_of(b).1 })),
+            "deadline": deadline.map(|(d, b, days, working, silence)| json!({
+                "due_date": d.to_string(), "legal_basis": b.as_str(), "days": days, "working_days": working,
+                "procedure": c.procedure, "silence_means_acceptance": silence,
+            })),
             "log": {
                 "leaf_index": filing.leaf_index,
                 "entry": leaf.entry,
@@ -201,16 +237,13 @@ impl App {
                     sha256: d.sha256.clone(),
                 })
                 .collect(),
-            deadline: deadline.map(|(d, b)| {
-                let (days, working) = days_of(b);
-                Deadline {
-                    date: format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
-                    days,
-                    working_days: working,
-                    law_fr: b.label_fr().into(),
-                    law_ar: b.label_ar().into(),
-                    silence_means_acceptance: false,
-                }
+            deadline: deadline.map(|(d, b, days, working, silence)| Deadline {
+                date: format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
+                days,
+                working_days: working,
+                law_fr: b.label_fr().into(),
+                law_ar: b.label_ar().into(),
+                silence_means_acceptance: silence,
             }),
             tracking_url,
             verify_url,

@@ -42,31 +42,6 @@ impl From<PartyInput> for Party {
     }
 }
 
-/// Which legal processing deadline applies to an incoming correspondence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Procedure {
-    /// Law 55-19: 60 days.
-    General,
-    /// Law 55-19, investment files: 30 days.
-    Investment,
-    /// Law 31-13, access to information: 20 working days.
-    AccessToInformation,
-    /// No legal deadline.
-    None,
-}
-
-impl Procedure {
-    pub fn rule(&self) -> Option<DeadlineRule> {
-        match self {
-            Procedure::General => Some(DeadlineRule::GENERAL),
-            Procedure::Investment => Some(DeadlineRule::INVESTMENT),
-            Procedure::AccessToInformation => Some(DeadlineRule::ACCESS_TO_INFORMATION),
-            Procedure::None => None,
-        }
-    }
-}
-
 /// The metadata of a registration (`metadata` part of `POST /api/v1/correspondences`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +78,10 @@ pub struct RegistrationRequest {
     pub priority: Option<Priority>,
     /// Legal deadline of an incoming request (default: general, 60 days).
     #[serde(default)]
-    pub procedure: Option<Procedure>,
+    /// The type of request, which sets the legal deadline of an incoming correspondence:
+    /// `general` (default, law 55-19), `investment`, `access_to_information` (law 31-13),
+    /// `none`, or one the administration defined.
+    pub procedure: Option<String>,
     /// An explicit due date, overriding the procedure's.
     #[serde(default, with = "opt_date")]
     pub due_date: Option<Date>,
@@ -273,13 +251,22 @@ impl App {
                 if d < today {
                     return Err(AppError::field("due_date", "is in the past"));
                 }
-                Some((d, diwan_core::calendar::LegalBasis::Internal))
+                // A date set by hand: calendar days from today, no legal basis.
+                let days = (d - today).whole_days().max(0) as u32;
+                Some(diwan_core::calendar::Due {
+                    date: d,
+                    rule: DeadlineRule {
+                        days,
+                        unit: diwan_core::calendar::DayUnit::Calendar,
+                        law: diwan_core::calendar::LegalBasis::Internal,
+                        silence_means_acceptance: false,
+                    },
+                    procedure: None,
+                })
             }
-            (None, Direction::Incoming) => req
-                .procedure
-                .unwrap_or(Procedure::General)
-                .rule()
-                .map(|rule| (self.calendar(who.admin()).due_date(today, &rule), rule.law)),
+            (None, Direction::Incoming) => {
+                self.due_for(who.admin(), req.procedure.as_deref()).await?
+            }
             (None, _) => None,
         };
         let now = OffsetDateTime::now_utc();

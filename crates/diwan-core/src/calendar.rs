@@ -86,6 +86,41 @@ impl DeadlineRule {
     };
 }
 
+impl DeadlineRule {
+    /// The built-in rule of a type of request, used when the administration has not set its own:
+    /// `general` (law 55-19), `investment`, `access_to_information` (law 31-13); `none` has no
+    /// deadline.
+    pub fn builtin(procedure: &str) -> Option<DeadlineRule> {
+        match procedure {
+            "general" => Some(Self::GENERAL),
+            "investment" => Some(Self::INVESTMENT),
+            "access_to_information" => Some(Self::ACCESS_TO_INFORMATION),
+            _ => None,
+        }
+    }
+}
+
+/// The built-in types of request, in the order forms offer them.
+pub const BUILTIN_PROCEDURES: &[&str] = &["general", "investment", "access_to_information", "none"];
+
+/// Whether `code` can name a type of request: 1 to 40 of `a-z`, `0-9`, `_`.
+pub fn is_procedure_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 40
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The processing deadline a correspondence carries: its date and the rule it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub date: Date,
+    pub rule: DeadlineRule,
+    /// The type of request the rule belongs to (`None` for a date set by hand).
+    pub procedure: Option<String>,
+}
+
 /// A working-day calendar: weekend days and holidays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {

@@ -20,6 +20,7 @@ pub mod auth;
 mod batch;
 pub mod blob;
 mod db;
+pub mod deadlines;
 pub mod fsck;
 pub mod keys;
 pub mod log;

@@ -5,7 +5,7 @@ use crate::blob::StagedBlob;
 use crate::{
     fmt_date, from_micros, micros, parse_code, parse_date, parse_id, Result, StoreError, Tenant,
 };
-use diwan_core::calendar::LegalBasis;
+use diwan_core::calendar::{DayUnit, Due, LegalBasis};
 use diwan_core::correspondence::{
     Channel, Confidentiality, ContactKind, DocumentRole, Priority, Status,
 };
@@ -56,7 +56,7 @@ pub struct NewCorrespondence {
     pub channel: Channel,
     pub confidentiality: Confidentiality,
     pub priority: Priority,
-    pub due: Option<(Date, LegalBasis)>,
+    pub due: Option<Due>,
     pub documents: Vec<NewDocument>,
     /// Set for filings received on the public portal.
     pub portal: Option<PortalFiling>,
@@ -127,6 +127,13 @@ pub struct Correspondence {
     #[serde(with = "diwan_core::iso_date::option")]
     pub due_date: Option<Date>,
     pub deadline_basis: Option<LegalBasis>,
+    /// The type of request the deadline was computed for.
+    pub procedure: Option<String>,
+    /// Length of the deadline rule applied, and whether in working days.
+    pub deadline_days: Option<i64>,
+    pub deadline_working: bool,
+    /// Silence past the deadline counts as acceptance (law 55-19, where set for the type).
+    pub silence_means_acceptance: bool,
     pub created_by: Option<UserId>,
     #[serde(with = "time::serde::rfc3339")]
     pub registered_at: OffsetDateTime,
@@ -185,7 +192,8 @@ pub struct Contact {
 
 const CORR_COLS: &str = "id, register_id, direction, year, seq, number, subject, summary, contact_id, party_kind, \
     party_name, letter_date, received_at, external_ref, channel, confidentiality, priority, status, due_date, \
-    deadline_basis, created_by, created_at, updated_at";
+    deadline_basis, created_by, created_at, updated_at, procedure, deadline_days, deadline_working, \
+    silence_means_acceptance";
 
 pub(crate) fn corr_from_row(row: &AnyRow) -> Result<Correspondence> {
     Ok(Correspondence {
@@ -224,6 +232,10 @@ pub(crate) fn corr_from_row(row: &AnyRow) -> Result<Correspondence> {
             .try_get::<Option<String>, _>("deadline_basis")?
             .map(|b| parse_code(&b, "deadline basis"))
             .transpose()?,
+        procedure: row.try_get("procedure")?,
+        deadline_days: row.try_get("deadline_days")?,
+        deadline_working: row.try_get::<i64, _>("deadline_working")? != 0,
+        silence_means_acceptance: row.try_get::<i64, _>("silence_means_acceptance")? != 0,
         created_by: row
             .try_get::<Option<String>, _>("created_by")?
             .map(|s| parse_id(&s, "user"))
@@ -682,7 +694,7 @@ pub(crate) struct PreparedRegistration {
     channel: Channel,
     confidentiality: Confidentiality,
     priority: Priority,
-    due: Option<(Date, LegalBasis)>,
+    due: Option<Due>,
     documents: Vec<PreparedDocument>,
     local_offset: UtcOffset,
     portal: Option<PortalFiling>,
@@ -741,7 +753,7 @@ pub(crate) async fn write_registration(
     let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id.to_string()).await?;
     sqlx::query(&format!(
         "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)"
     ))
     .bind(id.to_string())
     .bind(p.register.to_string())
@@ -761,11 +773,15 @@ pub(crate) async fn write_registration(
     .bind(p.confidentiality.as_str())
     .bind(p.priority.as_str())
     .bind(Status::Registered.as_str())
-    .bind(p.due.map(|(d, _)| fmt_date(d)))
-    .bind(p.due.map(|(_, b)| b.as_str()))
+    .bind(p.due.as_ref().map(|d| fmt_date(d.date)))
+    .bind(p.due.as_ref().map(|d| d.rule.law.as_str()))
     .bind(actor.user_id.map(|u| u.to_string()))
     .bind(micros(now))
     .bind(micros(now))
+    .bind(p.due.as_ref().and_then(|d| d.procedure.clone()))
+    .bind(p.due.as_ref().map(|d| i64::from(d.rule.days)))
+    .bind(i64::from(p.due.as_ref().is_none_or(|d| d.rule.unit == DayUnit::Working)))
+    .bind(i64::from(p.due.as_ref().is_some_and(|d| d.rule.silence_means_acceptance)))
     .bind(admin)
     .execute(&mut *tx)
     .await?;
@@ -877,8 +893,8 @@ fn log_entry(
     let entry = json!({
         "administration": admin_code,
         "documents": docs,
-        "due_date": p.due.map(|(d, _)| fmt_date(d)),
-        "legal_basis": p.due.map(|(_, b)| b.as_str()),
+        "due_date": p.due.as_ref().map(|d| fmt_date(d.date)),
+        "legal_basis": p.due.as_ref().map(|d| d.rule.law.as_str()),
         "number": number,
         "party": party_hash(&p.log_salt, p.party.kind, &p.party.name, p.party.id_number.as_deref()),
         "register": p.register,

@@ -67,7 +67,13 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let outbox = {
         let app = app.clone();
-        tokio::spawn(async move { app.run_outbox(stop_rx).await })
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_outbox(stop).await })
+    };
+    let repair = {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_receipt_repair(stop).await })
     };
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
@@ -78,6 +84,7 @@ pub async fn serve(
     .await?;
     let _ = stop_tx.send(true);
     let _ = outbox.await;
+    let _ = repair.await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -455,3 +455,201 @@ fn challenge_and_rate_limit() {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+/// Law 55-19: an administration sets its rule per type of request (days, unit, silence means
+/// acceptance) and its own days off; a filing gets the due date computed with them, the record
+/// and both receipts state it, and only administrators may change rules.
+#[test]
+fn deadline_rules_and_holidays_per_administration() {
+    let s = server_with_smtp(None, &[]);
+    let admin = s.token("admin@mtnra");
+    let clerk = s.token("bo@mtnra");
+    let http = Client::new();
+    // The built-in types are listed, publicly too.
+    let list: Value = http
+        .get(s.url("/api/v1/administrations/MTNRA/procedures"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let codes: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["general", "investment", "access_to_information", "none"]
+    );
+    assert_eq!(list["items"][0]["days"], 60);
+    assert_eq!(list["items"][1]["days"], 30);
+
+    let rule = json!({"label_fr": "Permis de construire", "label_ar": "رخصة البناء", "days": 10,
+                      "unit": "working", "legal_basis": "law_55_19", "silence_means_acceptance": true});
+    // A clerk may not set rules; bad input is refused precisely and changes nothing.
+    let r = http
+        .put(s.url("/api/v1/deadline-rules/building_permit"))
+        .bearer_auth(&clerk)
+        .json(&rule)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for (code, body, field) in [
+        (
+            "building_permit",
+            json!({"label_fr": "x", "label_ar": "y", "days": 0}),
+            "days",
+        ),
+        ("Bad-Code", rule.clone(), "code"),
+        (
+            "building_permit",
+            json!({"label_fr": "x", "label_ar": "y", "days": 5, "colour": 1}),
+            "colour",
+        ),
+        (
+            "building_permit",
+            json!({"label_fr": "x", "label_ar": "y", "days": 5, "unit": "weeks"}),
+            "unit",
+        ),
+    ] {
+        let r = http
+            .put(s.url(&format!("/api/v1/deadline-rules/{code}")))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_client_error(), "{body}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{body}"
+        );
+        let text = r.text().unwrap();
+        assert!(text.contains(field), "{text} should name {field}");
+    }
+    let r = http
+        .put(s.url("/api/v1/deadline-rules/building_permit"))
+        .bearer_auth(&admin)
+        .json(&rule)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+
+    // The next three working days are made holidays: the due date moves by three working days.
+    let cal = diwan_core::calendar::Calendar::morocco(2020..=2040);
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(1, 0, 0).unwrap())
+        .date();
+    let before = cal.add_working_days(today, 10);
+    let mut day = today;
+    let mut added = Vec::new();
+    while added.len() < 3 {
+        day = day.next_day().unwrap();
+        if cal.is_working_day(day) {
+            let r = http
+                .post(s.url("/api/v1/holidays"))
+                .bearer_auth(&admin)
+                .json(&json!({"day": day.to_string(), "label": "Aïd (test)"}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            added.push(day);
+        }
+    }
+    let r = http
+        .post(s.url("/api/v1/holidays"))
+        .bearer_auth(&admin)
+        .json(&json!({"day": added[0].to_string(), "label": "twice"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409, "the same day twice is a conflict");
+    let mut cal2 = cal.clone();
+    for d in &added {
+        cal2.add_holiday(*d);
+    }
+    let expected = cal2.add_working_days(today, 10);
+    assert!(expected > before);
+
+    let mut meta = json!({"administration": "MTNRA", "filer": citizen(), "subject": "Permis de construire — lot 12",
+                          "procedure": "building_permit"});
+    let r = file(&s, &meta, vec![("plan.pdf", pdf("plan"))]);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let filed: Value = r.json().unwrap();
+    let receipt: Value = http
+        .get(filed["receipt_json"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let dl = &receipt["deadline"];
+    assert_eq!(dl["due_date"], expected.to_string(), "{receipt}");
+    assert_eq!(dl["days"], 10);
+    assert_eq!(dl["procedure"], "building_permit");
+    assert_eq!(dl["silence_means_acceptance"], true);
+    assert_eq!(dl["legal_basis"], "law_55_19");
+    // The tracking answer and the record carry it.
+    let t: Value = http
+        .get(s.url(&format!(
+            "/api/v1/portal/track?number={}&code={}",
+            filed["number"].as_str().unwrap(),
+            filed["tracking_code"].as_str().unwrap()
+        )))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(t["due_date"], expected.to_string());
+    assert_eq!(t["silence_means_acceptance"], true);
+    // The PDF receipt states the rule.
+    let pdf_bytes = http
+        .get(filed["receipt_pdf"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&pdf_bytes[..5], b"%PDF-");
+
+    // An unknown type of request is refused and consumes no number.
+    meta["procedure"] = json!("no_such_type");
+    let r = file(&s, &meta, vec![("plan.pdf", pdf("plan"))]);
+    assert_eq!(r.status(), 422);
+    assert!(r.text().unwrap().contains("procedure"));
+    meta["procedure"] = json!("general");
+    let next: Value = file(&s, &meta, vec![("plan.pdf", pdf("plan"))])
+        .json()
+        .unwrap();
+    let seq = |n: &Value| {
+        n.as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_eq!(seq(&next["number"]), seq(&filed["number"]) + 1);
+
+    // Removing the rule and a holiday; the audit log keeps who did it.
+    let r = http
+        .delete(s.url("/api/v1/deadline-rules/building_permit"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = http
+        .delete(s.url(&format!("/api/v1/holidays/{}", added[0])))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let h: Value = http
+        .get(s.url("/api/v1/holidays"))
+        .bearer_auth(&clerk)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(h["items"].as_array().unwrap().len(), 2);
+    assert_eq!(h["national"].as_array().unwrap().len(), 10);
+}

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod correspondences;
+pub mod deadlines;
 pub mod log;
 pub mod org;
 pub mod portal;
@@ -38,7 +39,24 @@ pub fn routes() -> Router<AppState> {
             "/correspondences/{id}/documents/{doc}",
             get(correspondences::download),
         )
+        .route("/deadline-rules", get(deadlines::list))
+        .route(
+            "/deadline-rules/{code}",
+            axum::routing::put(deadlines::put).delete(deadlines::delete),
+        )
+        .route(
+            "/holidays",
+            get(deadlines::holidays).post(deadlines::add_holiday),
+        )
+        .route(
+            "/holidays/{day}",
+            axum::routing::delete(deadlines::remove_holiday),
+        )
         .route("/administrations", get(portal::directory))
+        .route(
+            "/administrations/{code}/procedures",
+            get(deadlines::public_procedures),
+        )
         .route("/portal/challenge", get(portal::challenge))
         .route("/portal/filings", post(portal::file))
         .route("/portal/track", get(portal::track))

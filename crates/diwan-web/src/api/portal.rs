@@ -134,6 +134,8 @@ pub async fn track(
         "status": t.status,
         "registered_at": t.registered_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "due_date": t.due_date.map(|d| d.to_string()),
+        "procedure": t.procedure,
+        "silence_means_acceptance": t.silence_means_acceptance,
         "receipt_pdf": format!("{base}/api/v1/portal/receipts/{}.pdf", t.receipt_token),
         "receipt_json": format!("{base}/api/v1/portal/receipts/{}.json", t.receipt_token),
     })))

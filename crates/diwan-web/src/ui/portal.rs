@@ -9,7 +9,6 @@ use crate::state::AppState;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::Response;
 use diwan_app::portal::{ChallengeAnswer, FilerInput, FilingRequest};
-use diwan_app::registration::Procedure;
 use diwan_app::{AppError, FieldError};
 use diwan_core::correspondence::ContactKind;
 use minijinja::context;
@@ -60,11 +59,11 @@ pub async fn directory(
 async fn offices(
     st: &AppState,
     code: &str,
-) -> Result<(diwan_store::org::Administration, Vec<serde_json::Value>), AppError> {
+) -> Result<(diwan_store::org::Administration, serde_json::Value), AppError> {
     let a = st.app.store.administration_by_code(code).await?;
     let t = st.app.store.tenant(a.id);
     let regs = t.registers().await?;
-    let offices = t
+    let offices: Vec<_> = t
         .entities()
         .await?
         .into_iter()
@@ -76,14 +75,22 @@ async fn offices(
         })
         .map(|e| json!({"code": e.code, "fr": e.names.fr, "ar": e.names.ar}))
         .collect();
-    Ok((a, offices))
+    // Types of request a filer may choose (not "none": a filing always has a deadline).
+    let procedures: Vec<_> = st
+        .app
+        .procedures(a.id)
+        .await?
+        .into_iter()
+        .filter(|p| p.code != "none")
+        .collect();
+    Ok((a, json!({ "offices": offices, "procedures": procedures })))
 }
 
 fn form(
     st: &AppState,
     lang: Lang,
     a: &diwan_store::org::Administration,
-    offices: Vec<serde_json::Value>,
+    offices: serde_json::Value,
     v: &HashMap<String, String>,
     errors: &[FieldError],
     general: Option<String>,
@@ -98,7 +105,7 @@ fn form(
         "portal_file.html",
         context! {
             a => json!({"code": a.code, "fr": a.names.fr, "ar": a.names.ar, "zgh": a.names.zgh}),
-            offices => offices, v => v, errors => err_map, error_list => errors, general => general,
+            offices => offices["offices"], procedures => offices["procedures"], v => v, errors => err_map, error_list => errors, general => general,
             challenge => st.app.config.portal.challenge,
             max_mb => st.app.config.max_file_bytes / (1024 * 1024),
             ..base
@@ -219,8 +226,7 @@ pub async fn file_submit(
         },
         subject: values.get("subject").cloned().unwrap_or_default(),
         message: none_if_empty(values.get("message")),
-        procedure: none_if_empty(values.get("procedure"))
-            .and_then(|p| serde_json::from_value::<Procedure>(json!(p)).ok()),
+        procedure: none_if_empty(values.get("procedure")),
         challenge: match (
             none_if_empty(values.get("challenge_token")),
             none_if_empty(values.get("challenge_nonce")),
@@ -306,6 +312,7 @@ pub async fn track(
                     "registered": t.registered_at.to_offset(st.app.offset()).format(&time::macros::format_description!("[day]/[month]/[year] [hour]:[minute]")).unwrap_or_default(),
                     "due": t.due_date.map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())),
                     "pdf": format!("/api/v1/portal/receipts/{}.pdf", t.receipt_token),
+                    "silence": t.silence_means_acceptance,
                 }),
                 ..base
             },

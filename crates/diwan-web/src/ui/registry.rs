@@ -7,7 +7,7 @@ use crate::i18n::Lang;
 use crate::state::AppState;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use diwan_app::registration::{opt_date, PartyInput, Procedure, RegistrationRequest};
+use diwan_app::registration::{opt_date, PartyInput, RegistrationRequest};
 use diwan_app::{AppError, FieldError};
 use diwan_core::correspondence::{Channel, Confidentiality, ContactKind, Priority};
 use diwan_core::numbering::Direction;
@@ -170,7 +170,7 @@ fn form_page(
     values: &HashMap<String, String>,
     errors: &[FieldError],
     general: Option<String>,
-    registers: Vec<serde_json::Value>,
+    registers: serde_json::Value,
 ) -> Response {
     // The use case names fields after the API; the form names them after what the clerk sees.
     let errors: Vec<FieldError> = errors
@@ -189,7 +189,10 @@ fn form_page(
     let mut resp = render(
         st,
         "new.html",
-        context! { v => values, errors => err_map, error_list => errors, general => general, registers => registers, ..base },
+        context! {
+            v => values, errors => err_map, error_list => errors, general => general,
+            registers => registers["registers"], procedures => registers["procedures"], ..base
+        },
     );
     if !errors.is_empty() || general.is_some() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -207,7 +210,9 @@ fn form_field(api_field: &str) -> &str {
     }
 }
 
-async fn clerk_registers(st: &AppState, user: &WebUser) -> Vec<serde_json::Value> {
+/// What the registration form offers: the registers the user may register in, the types of
+/// request of the administration.
+async fn clerk_registers(st: &AppState, user: &WebUser) -> serde_json::Value {
     let tenant = st.app.store.tenant(user.principal.admin());
     let all = tenant.registers().await.unwrap_or_default();
     let mine = user
@@ -216,10 +221,17 @@ async fn clerk_registers(st: &AppState, user: &WebUser) -> Vec<serde_json::Value
         .await
         .unwrap_or_default();
     let admin = user.principal.has_role(diwan_core::org::Role::Admin);
-    all.into_iter()
+    let registers: Vec<_> = all
+        .into_iter()
         .filter(|r| admin || mine.iter().any(|m| m.id == r.id))
         .map(|r| json!({"id": r.id, "name": r.name, "direction": r.direction.as_str()}))
-        .collect()
+        .collect();
+    let procedures = st
+        .app
+        .procedures(user.principal.admin())
+        .await
+        .unwrap_or_default();
+    json!({ "registers": registers, "procedures": procedures })
 }
 
 /// `GET /courriers/nouveau`.
@@ -280,8 +292,7 @@ fn request_from_form(
     let confidentiality: Option<Confidentiality> =
         parse_enum("confidentiality").and_then(|c| c.parse().ok());
     let priority: Option<Priority> = parse_enum("priority").and_then(|c| c.parse().ok());
-    let procedure: Option<Procedure> =
-        parse_enum("procedure").and_then(|p| serde_json::from_value(json!(p)).ok());
+    let procedure = parse_enum("procedure");
     let register = match none_if_empty(v.get("register")) {
         Some(r) => match r.parse() {
             Ok(r) => Some(r),

@@ -54,6 +54,42 @@ fn translate(state: &State, key: &str) -> String {
     lang.t(key)
 }
 
+/// A type of request as a form option: its label in the page's language, its deadline.
+fn procedure_label(state: &State, p: Value) -> String {
+    let lang = state
+        .lookup("lang")
+        .and_then(|v| v.as_str().and_then(Lang::parse))
+        .unwrap_or(Lang::Fr);
+    let field = |k: &str| {
+        p.get_attr(k)
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_none())
+    };
+    let label = field(if lang == Lang::Ar {
+        "label_ar"
+    } else {
+        "label_fr"
+    })
+    .map(|v| v.to_string())
+    .unwrap_or_default();
+    let Some(days) = field("days") else {
+        return label;
+    };
+    let unit = match field("unit").map(|u| u.to_string()).as_deref() {
+        Some("calendar") => "procedure.days_calendar",
+        _ => "procedure.days_working",
+    };
+    let mut out = format!(
+        "{label} — {}",
+        lang.t(unit).replace("{n}", &days.to_string())
+    );
+    if field("silence_means_acceptance").is_some_and(|v| v.is_true()) {
+        out.push_str(" — ");
+        out.push_str(&lang.t("procedure.silence"));
+    }
+    out
+}
+
 impl Default for Templates {
     fn default() -> Self {
         Self::new()
@@ -72,6 +108,7 @@ impl Templates {
             }
         }
         env.add_function("t", translate);
+        env.add_function("procedure_label", procedure_label);
         Self { env }
     }
 
@@ -118,7 +155,9 @@ mod tests {
             "pdf": "/p", "json": "/j", "email": "a@b.c",
             "result": {"number": "N", "administration": "A", "status": "registered", "registered": "r", "due": "d", "pdf": "/p"},
             "outcomes": [{"file": "f", "kind": "receipt", "ok": false, "checks": [{"ok": false, "what": "seal"}], "number": "N"}],
-            "ok": false, "error": {"title": "t", "detail": "d", "status": 404}
+            "ok": false, "error": {"title": "t", "detail": "d", "status": 404},
+            "procedures": [{"code": "general", "label_fr": "G", "label_ar": "ع", "days": 60, "unit": "working", "silence_means_acceptance": true},
+                           {"code": "none", "label_fr": "N", "label_ar": "ن", "days": null}]
         }"#)
         .expect("sample context");
         for lang in ["fr", "ar", "zgh", "en"] {
@@ -127,7 +166,7 @@ mod tests {
                     serde_json::json!({
                         "path": "/", "lang": lang, "error": {"title": "t", "detail": "d", "status": 500},
                         "user": {"name": "U", "roles": []}, "a": {"code": "X"}, "c": {"id": "1"},
-                        "f": {}, "v": {}, "errors": {}, "result": {}, "offices": [],
+                        "f": {}, "v": {}, "errors": {}, "result": {}, "offices": [], "procedures": [],
                     }),
                     {
                         let mut f = full.clone();

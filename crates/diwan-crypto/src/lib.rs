@@ -18,6 +18,7 @@ pub mod digest;
 pub mod keys;
 pub mod merkle;
 pub mod oids;
+pub mod pkcs12;
 pub mod pki;
 mod rawder;
 pub mod seal;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod sign;
 mod tools;
 
 use anyhow::{bail, Context, Result};
@@ -61,6 +62,8 @@ enum Command {
     },
     /// Measure throughput, latency and memory through HTTP against a separate server process.
     Bench(bench::BenchArgs),
+    /// Sign a PDF with PAdES (B-B, B-T, B-LT, B-LTA), streaming. Exits 0 when signed.
+    Sign(Box<sign::SignArgs>),
     /// Administer the platform from the server: administrations, entities, users, registers.
     Admin {
         #[arg(long)]
@@ -229,6 +232,7 @@ async fn run() -> Result<std::process::ExitCode> {
         }
         Command::Bench(args) => bench::run(args).await?,
         Command::Verify(args) => return tools::verify(args, config_file).await,
+        Command::Sign(args) => return sign::run(*args, config_file).await,
         Command::Pki { command } => tools::pki(command, config_file).await?,
         Command::Admin { data, command } => {
             let config = Config::load(config_file, &overrides(&data, &None))?;

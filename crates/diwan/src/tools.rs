@@ -32,6 +32,11 @@ pub enum PkiCommand {
     },
 }
 
+/// Opens the platform of a data directory (which must exist).
+pub async fn open_app(config_file: Option<&Path>, data: &Option<PathBuf>) -> Result<App> {
+    open(config_file, data).await
+}
+
 async fn open(config_file: Option<&Path>, data: &Option<PathBuf>) -> Result<App> {
     let mut o = Vec::new();
     if let Some(d) = data {

@@ -1,0 +1,259 @@
+//! `diwan sign`: PAdES signatures from the command line, streaming (memory does not grow with
+//! the file's size).
+
+use anyhow::{bail, Context, Result};
+use diwan_crypto::cms::CmsSigner;
+use diwan_crypto::keys::PrivateKey;
+use diwan_crypto::pki::Certificate;
+use diwan_crypto::tsa::{HttpTimestampClient, TimestampSource};
+use diwan_pades::{Level, SignOptions, ValidationData, Visible};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The signer's PKCS#12 file (.p12/.pfx): key, certificate and chain.
+    #[arg(long, conflicts_with_all = ["key", "cert"], required_unless_present = "key")]
+    p12: Option<PathBuf>,
+    /// Password of the PKCS#12 file (or the DIWAN_P12_PASSWORD variable).
+    #[arg(
+        long,
+        env = "DIWAN_P12_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    p12_password: String,
+    /// The signer's private key (PEM: PKCS#8, SEC1 or PKCS#1; EC P-256 or RSA).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// The signer's certificate (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Intermediate and root certificates (PEM, repeatable or several in one file).
+    #[arg(long)]
+    chain: Vec<PathBuf>,
+    /// PAdES baseline level: b-b, b-t (default), b-lt, b-lta.
+    #[arg(long, default_value = "b-t")]
+    level: Level,
+    /// RFC 3161 time-stamping service URL (for b-t and above).
+    #[arg(long)]
+    tsa: Option<String>,
+    /// Use the time-stamping unit of the Diwan platform in this data directory instead of a URL
+    /// (and its root certificate and CRL as validation data).
+    #[arg(long, conflicts_with = "tsa")]
+    data: Option<PathBuf>,
+    /// CRLs (DER or PEM) to embed for b-lt/b-lta, one per certificate authority.
+    #[arg(long)]
+    crl: Vec<PathBuf>,
+    /// Reason shown by PDF readers.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Location shown by PDF readers.
+    #[arg(long)]
+    location: Option<String>,
+    /// Signer's name (default: the certificate's common name).
+    #[arg(long)]
+    name: Option<String>,
+    /// A visible signature block: PAGE/X1,Y1,X2,Y2 in points from the page's bottom-left corner,
+    /// e.g. 1/350,50,560,130.
+    #[arg(long)]
+    visible: Option<String>,
+    /// The PDF to sign.
+    input: PathBuf,
+    /// Where to write the signed PDF.
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Print what was produced as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+fn certs_from(p: &Path) -> Result<Vec<Certificate>> {
+    let text =
+        String::from_utf8(read(p)?).with_context(|| format!("{} is not PEM", p.display()))?;
+    let certs =
+        Certificate::all_from_pem(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no PEM certificate", p.display());
+    }
+    Ok(certs)
+}
+
+/// Parses `PAGE/X1,Y1,X2,Y2`.
+fn parse_visible(s: &str) -> Result<(usize, [f32; 4])> {
+    let bad =
+        || anyhow::anyhow!("--visible must be PAGE/X1,Y1,X2,Y2 (e.g. 1/350,50,560,130), got {s:?}");
+    let (page, rect) = s.split_once('/').ok_or_else(bad)?;
+    let page: usize = page.trim().parse().map_err(|_| bad())?;
+    let v: Vec<f32> = rect
+        .split(',')
+        .map(|x| x.trim().parse::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [x1, y1, x2, y2] = v[..] else {
+        return Err(bad());
+    };
+    if page == 0 || x2 <= x1 || y2 <= y1 || v.iter().any(|c| !c.is_finite() || *c < 0.0) {
+        return Err(bad());
+    }
+    Ok((page, [x1, y1, x2, y2]))
+}
+
+fn crl_der(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if bytes.starts_with(b"-----BEGIN") {
+        let text = String::from_utf8(bytes)?;
+        let (_, der) =
+            diwan_crypto::keys::pem_rfc7468_decode(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(der);
+    }
+    Ok(bytes)
+}
+
+pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::process::ExitCode> {
+    let (key, cert, mut chain) = match (&args.p12, &args.key, &args.cert) {
+        (Some(p12), _, _) => {
+            let id = diwan_crypto::pkcs12::open(&read(p12)?, &args.p12_password)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p12.display()))?;
+            (id.key, id.cert, id.chain)
+        }
+        (None, Some(k), Some(c)) => {
+            let pem = String::from_utf8(read(k)?).context("the key is not PEM")?;
+            let key =
+                PrivateKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", k.display()))?;
+            let mut certs = certs_from(c)?;
+            let cert = certs.remove(0);
+            (key, cert, certs)
+        }
+        _ => bail!("give --p12 FILE, or --key PEM with --cert PEM"),
+    };
+    if key.public_key_der().ok() != cert.spki_der().ok() {
+        bail!(
+            "the private key does not belong to the certificate {:?}",
+            cert.common_name()
+        );
+    }
+    for c in &args.chain {
+        chain.extend(certs_from(c)?);
+    }
+    let mut crls = Vec::new();
+    for c in &args.crl {
+        crls.push(crl_der(read(c)?)?);
+    }
+    // The time-stamping service, and what the platform adds as validation data.
+    let mut tsa_certs = Vec::new();
+    let tsa: Option<Arc<dyn TimestampSource>> = match (&args.tsa, &args.data) {
+        (Some(url), _) => Some(Arc::new(HttpTimestampClient::new(url.clone()))),
+        (None, Some(_)) => {
+            let app = crate::tools::open_app(config_file, &args.data).await?;
+            let pki = app.pki();
+            tsa_certs.push(pki.authority.certificate().clone());
+            tsa_certs.push(pki.root.clone());
+            if !chain.iter().any(|c| c.der() == pki.root.der())
+                && cert.issuer() == pki.root.subject()
+            {
+                chain.push(pki.root.clone());
+            }
+            crls.push(
+                pki.crl(&app.store)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+            let ts = pki.timestamps.clone();
+            app.store.close().await;
+            Some(ts)
+        }
+        (None, None) => None,
+    };
+    if args.level != Level::BB && tsa.is_none() {
+        bail!(
+            "level {:?} needs a time-stamp: give --tsa URL (or --data DIR), or choose --level b-b",
+            args.level
+        );
+    }
+    if matches!(args.level, Level::BLT | Level::BLTA) && crls.is_empty() {
+        bail!("b-lt and b-lta embed revocation data: give --crl FILE for each certificate authority (or --data DIR)");
+    }
+    let signing_time = time::OffsetDateTime::now_utc();
+    let name = args.name.clone().unwrap_or_else(|| cert.common_name());
+    let mut opts = SignOptions::new(args.level);
+    opts.reason = args.reason.clone();
+    opts.location = args.location.clone();
+    opts.name = Some(name.clone());
+    opts.signing_time = signing_time;
+    opts.tsa = tsa.as_deref();
+    if let Some(v) = &args.visible {
+        let (page, rect) = parse_visible(v)?;
+        let mut lines = vec![
+            format!("Signé par / وقعه : {name}"),
+            format!(
+                "Le / بتاريخ : {}",
+                signing_time
+                    .format(&time::macros::format_description!(
+                        "[day]/[month]/[year] [hour]:[minute] UTC"
+                    ))
+                    .unwrap_or_default()
+            ),
+        ];
+        if let Some(r) = &args.reason {
+            lines.push(r.clone());
+        }
+        opts.visible = Some(Visible { page, rect, lines });
+    }
+    if matches!(args.level, Level::BLT | Level::BLTA) {
+        let mut certificates = vec![cert.clone()];
+        certificates.extend(chain.iter().cloned());
+        certificates.extend(tsa_certs);
+        opts.validation_data = Some(ValidationData {
+            certificates,
+            crls,
+            ocsps: vec![],
+        });
+    }
+    let signer = CmsSigner {
+        key: &key,
+        cert: &cert,
+        chain: &chain,
+    };
+    let (input, output) = (args.input.clone(), args.output.clone());
+    let summary =
+        tokio::task::block_in_place(|| diwan_pades::sign_file(&input, &output, &signer, &opts))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "signed {} -> {} ({:?}, field {}, {} bytes)",
+            args.input.display(),
+            args.output.display(),
+            args.level,
+            summary.field,
+            summary.output_len
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn visible_spec() {
+        assert_eq!(
+            super::parse_visible("1/350,50,560,130").unwrap(),
+            (1, [350.0, 50.0, 560.0, 130.0])
+        );
+        for bad in [
+            "0/1,1,2,2",
+            "1/2,2,1,1",
+            "1/1,1,2",
+            "x/1,1,2,2",
+            "1-1,1,2,2",
+            "1/1,1,2,NaN",
+        ] {
+            assert!(super::parse_visible(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! `diwan sign` against the real binary: PKCS#12 and PEM identities from OpenSSL, RSA and
+//! ECDSA, two signatures on one file with a visible block, time-stamps from the platform's unit;
+//! checked with pyHanko, qpdf and `diwan verify`; bad input refused with a clear message.
+
+mod support;
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+fn tool(cmd: &str, args: &[&str]) -> bool {
+    let ok = Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok && std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
+        panic!("{cmd} is required");
+    }
+    ok
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn diwan(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A certificate authority and two signers (RSA in a PKCS#12, ECDSA in PEM files).
+fn make_identities(d: &Path) {
+    std::fs::write(
+        d.join("ext.cnf"),
+        "[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\n\
+         [leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=Autorite de test/O=Test",
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    for (name, alg, cn) in [
+        ("rsa", "rsa:2048", "Amina Signataire"),
+        ("ec", "ec", "Karim Directeur"),
+    ] {
+        let mut args = vec!["req", "-newkey", alg, "-nodes", "-keyout"];
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let subj = format!("/CN={cn}/O=Test");
+        args.extend([key.as_str(), "-out", csr.as_str(), "-subj", subj.as_str()]);
+        if alg == "ec" {
+            args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        openssl(d, &args);
+        let pem = format!("{name}.pem");
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "leaf",
+            ],
+        );
+    }
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "rsa.key",
+            "-in",
+            "rsa.pem",
+            "-certfile",
+            "ca.pem",
+            "-out",
+            "rsa.p12",
+            "-passout",
+            "pass:s3cret",
+        ],
+    );
+}
+
+#[test]
+fn sign_from_the_command_line() {
+    if !tool("openssl", &["version"]) {
+        return;
+    }
+    let platform = demo_dir(&[]);
+    let data = platform.path().to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_identities(d);
+    std::fs::write(d.join("in.pdf"), pdf("Decision n 12/2026")).unwrap();
+    let root = diwan(&["pki", "export-root", "--data", &data], d);
+    assert!(root.0, "{}", root.1);
+    let root_pem = root
+        .1
+        .lines()
+        .filter(|l| !l.contains("INFO"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(d.join("platform.pem"), &root_pem).unwrap();
+    let trust = format!(
+        "{}{}",
+        std::fs::read_to_string(d.join("ca.pem")).unwrap(),
+        root_pem
+    );
+    std::fs::write(d.join("trust.pem"), trust).unwrap();
+
+    // RSA from a PKCS#12, B-T with the platform's time-stamping unit, a visible block.
+    let (ok, out) = diwan(
+        &[
+            "sign",
+            "--p12",
+            "rsa.p12",
+            "--p12-password",
+            "s3cret",
+            "--data",
+            &data,
+            "--reason",
+            "Approbation",
+            "--visible",
+            "1/330,40,560,120",
+            "in.pdf",
+            "-o",
+            "one.pdf",
+        ],
+        d,
+    );
+    assert!(ok, "{out}");
+    // ECDSA from PEM files on top of it: the first signature stays valid.
+    let (ok, out) = diwan(
+        &[
+            "sign", "--key", "ec.key", "--cert", "ec.pem", "--chain", "ca.pem", "--data", &data,
+            "--level", "b-t", "one.pdf", "-o", "two.pdf",
+        ],
+        d,
+    );
+    assert!(ok, "{out}");
+
+    let (ok, out) = diwan(&["verify", "--trust", "trust.pem", "--json", "two.pdf"], d);
+    assert!(ok, "diwan verify refused our own signatures:\n{out}");
+    let report: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
+    let sigs = &report["files"][0]["pdf"]["signatures"];
+    assert_eq!(sigs.as_array().map(|a| a.len()), Some(2), "{report}");
+    if tool("qpdf", &["--version"]) {
+        let o = Command::new("qpdf")
+            .arg("--check")
+            .arg(d.join("two.pdf"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    if tool("pyhanko", &["--version"]) {
+        for f in ["one.pdf", "two.pdf"] {
+            let o = Command::new("pyhanko")
+                .args([
+                    "sign",
+                    "validate",
+                    "--trust",
+                    "ca.pem",
+                    "--trust",
+                    "platform.pem",
+                    "--trust-replace",
+                    f,
+                ])
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "pyHanko refused {f}:\n{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    // Changing one byte of the signed content is caught.
+    let mut bytes = std::fs::read(d.join("two.pdf")).unwrap();
+    let i = bytes.windows(9).position(|w| w == b"/MediaBox").unwrap();
+    bytes[i + 1] = b'N';
+    std::fs::write(d.join("bad.pdf"), bytes).unwrap();
+    let (ok, _) = diwan(&["verify", "--trust", "trust.pem", "bad.pdf"], d);
+    assert!(!ok, "a tampered file verified");
+
+    // Bad input: a clear message, a non-zero exit, no output file.
+    std::fs::write(d.join("not.pdf"), b"hello, this is not a PDF").unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "sign",
+                "--p12",
+                "rsa.p12",
+                "--p12-password",
+                "wrong",
+                "--level",
+                "b-b",
+                "in.pdf",
+                "-o",
+                "x.pdf",
+            ],
+            "password",
+        ),
+        (
+            vec![
+                "sign", "--key", "ec.key", "--cert", "rsa.pem", "--level", "b-b", "in.pdf", "-o",
+                "x.pdf",
+            ],
+            "does not belong",
+        ),
+        (
+            vec![
+                "sign", "--key", "ec.key", "--cert", "ec.pem", "in.pdf", "-o", "x.pdf",
+            ],
+            "--tsa",
+        ),
+        (
+            vec![
+                "sign", "--key", "ec.key", "--cert", "ec.pem", "--level", "b-b", "not.pdf", "-o",
+                "x.pdf",
+            ],
+            "not.pdf",
+        ),
+        (
+            vec![
+                "sign",
+                "--key",
+                "ec.key",
+                "--cert",
+                "ec.pem",
+                "--level",
+                "b-b",
+                "--visible",
+                "1/9,9,1,1",
+                "in.pdf",
+                "-o",
+                "x.pdf",
+            ],
+            "--visible",
+        ),
+        (
+            vec![
+                "sign", "--key", "ec.key", "--cert", "ec.pem", "--level", "b-z", "in.pdf", "-o",
+                "x.pdf",
+            ],
+            "level",
+        ),
+    ] {
+        let (ok, out) = diwan(&args, d);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(out.contains(needle), "{args:?}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+        assert!(!d.join("x.pdf").exists());
+    }
+}

@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Size of the large upload whose memory cost is measured, MiB (0 to skip).
     #[arg(long, default_value_t = 100)]
     big_mib: u64,
+    /// Portal filings (each with its sealed receipt) to time (0 to skip).
+    #[arg(long, default_value_t = 2000)]
+    filings: usize,
     /// SQLite `synchronous=FULL` (durable on power loss; the default) or NORMAL.
     #[arg(long)]
     sqlite_normal: bool,
@@ -74,7 +77,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn start(args: &BenchArgs) -> Result<Server> {
     let exe = std::env::current_exe()?;
     let dir = tempfile::tempdir()?;
-    let mut env: Vec<(&str, String)> = vec![("DIWAN_LOG", "error".into())];
+    let mut env: Vec<(&str, String)> = vec![
+        ("DIWAN_LOG", "error".into()),
+        // The portal's abuse controls would throttle the benchmark's single client.
+        ("DIWAN_PORTAL__CHALLENGE", "false".into()),
+        ("DIWAN_PORTAL__FILINGS_PER_MINUTE", "1000000000".into()),
+    ];
     if let Some(u) = &args.database_url {
         env.push(("DIWAN_DATABASE_URL", u.clone()));
     }
@@ -253,6 +261,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         bail!("numbering is not gapless under concurrency: {seqs:?}");
     }
 
+    if args.filings > 0 {
+        filings(&c, &base, &args, engine, server.child.id()).await?;
+    }
+
     // Memory while uploading a large file.
     if args.big_mib > 0 {
         let pid = server.child.id();
@@ -314,6 +326,126 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             rss_before,
             peak.load(Ordering::Relaxed),
             growth as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+/// Reads one sample of the server's metrics.
+async fn metric(c: &reqwest::Client, base: &str, name: &str) -> Result<f64> {
+    let text = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .with_context(|| format!("metric {name}"))
+}
+
+/// Portal filings with their sealed receipts: throughput and latency, then one at a time.
+async fn filings(
+    c: &reqwest::Client,
+    base: &str,
+    args: &BenchArgs,
+    engine: &str,
+    pid: u32,
+) -> Result<()> {
+    let file = |c: reqwest::Client, base: String, i: usize, size: usize| async move {
+        let meta = json!({"administration": "MTNRA", "subject": format!("Demande {i}"),
+            "filer": {"kind": "person", "name": "Bench Citoyen", "id_number": "BK123456", "email": "bench@example.ma"}});
+        let form = Form::new()
+            .part(
+                "metadata",
+                Part::text(meta.to_string()).mime_str("application/json")?,
+            )
+            .part(
+                "file",
+                Part::bytes(pdf_of_size(3_000_000 + i, size)).file_name("demande.pdf"),
+            );
+        let t = Instant::now();
+        let r = c
+            .post(format!("{base}/api/v1/portal/filings"))
+            .multipart(form)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!(
+                "filing failed: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        let v: Value = r.json().await?;
+        if v["receipt_pdf"].as_str().is_none() {
+            bail!("no receipt in the answer");
+        }
+        Ok::<_, anyhow::Error>(t.elapsed())
+    };
+    for i in 0..50 {
+        file(c.clone(), base.to_string(), i, args.size).await?;
+    }
+    let (n0, s0) = (
+        metric(c, base, "diwan_receipt_production_seconds_count").await?,
+        metric(c, base, "diwan_receipt_production_seconds_sum").await?,
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (c, base, next) = (c.clone(), base.to_string(), next.clone());
+        let (total, size) = (args.filings as u64, args.size);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                lat.push(file(c.clone(), base.clone(), 100 + i as usize, size).await?);
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "portal filings with sealed receipts ({engine}, {} B documents, concurrency {}): {} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        args.size,
+        args.concurrency,
+        args.filings,
+        elapsed.as_secs_f64(),
+        args.filings as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    // One at a time: the latency of a lone filing and the cost of one receipt.
+    let mut lone = Vec::new();
+    for i in 0..200 {
+        lone.push(file(c.clone(), base.to_string(), 900_000 + i, args.size).await?);
+    }
+    lone.sort();
+    let (n1, s1) = (
+        metric(c, base, "diwan_receipt_production_seconds_count").await?,
+        metric(c, base, "diwan_receipt_production_seconds_sum").await?,
+    );
+    println!(
+        "one filing at a time: p50 {:.1} ms, p99 {:.1} ms; sealed receipt (PDF B-T + signed JSON, own TSA) produced in {:.2} ms on average over {:.0}",
+        percentile(&lone, 0.5),
+        percentile(&lone, 0.99),
+        (s1 - s0) / (n1 - n0).max(1.0) * 1000.0,
+        n1 - n0
+    );
+    if let Some((rss, hwm)) = rss_kib(pid) {
+        println!(
+            "server memory after the filings: RSS {:.1} MiB, peak {:.1} MiB",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
         );
     }
     Ok(())

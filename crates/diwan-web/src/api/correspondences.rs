@@ -38,7 +38,39 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 /// Reads a multipart body: one `metadata` JSON part and any number of `file` parts, each streamed
 /// to staging. Shared by every multipart endpoint.
+///
+/// When a part is refused (too large, wrong type, …) the rest of the body is read and discarded
+/// (up to 64 MiB and 10 seconds) before answering, so that the client, still sending, receives
+/// the precise error instead of a connection reset.
 pub async fn read_multipart<T: serde::de::DeserializeOwned>(
+    app: &App,
+    mp: &mut Multipart,
+) -> Result<(T, Vec<AcceptedFile>), ApiError> {
+    let r = read_parts(app, mp).await;
+    if r.is_err() {
+        drain_multipart(mp).await;
+    }
+    r
+}
+
+/// Reads and discards what is left of a multipart body, within bounds.
+pub async fn drain_multipart(mp: &mut Multipart) {
+    const MAX: usize = 64 << 20;
+    let drain = async {
+        let mut seen = 0usize;
+        while let Ok(Some(mut field)) = mp.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                seen += chunk.len();
+                if seen > MAX {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+}
+
+async fn read_parts<T: serde::de::DeserializeOwned>(
     app: &App,
     mp: &mut Multipart,
 ) -> Result<(T, Vec<AcceptedFile>), ApiError> {

@@ -200,9 +200,15 @@ pub async fn file_submit(
             if field.file_name().unwrap_or("").is_empty() {
                 continue;
             }
-            match super::receive_file(&st, files.len(), &mut field).await {
+            let received = super::receive_file(&st, files.len(), &mut field).await;
+            drop(field);
+            match received {
                 Ok(f) => files.push(f),
-                Err(e) => return fail(&values, e),
+                Err(e) => {
+                    // Read the rest so the browser gets this page, not a reset connection.
+                    crate::api::correspondences::drain_multipart(&mut mp).await;
+                    return fail(&values, e);
+                }
             }
         } else if let Ok(t) = field.text().await {
             if t.len() <= 20_000 {

@@ -414,9 +414,15 @@ pub async fn new_submit(
                 continue;
             }
             let mut field = field;
-            match super::receive_file(&st, files.len(), &mut field).await {
+            let received = super::receive_file(&st, files.len(), &mut field).await;
+            drop(field);
+            match received {
                 Ok(f) => files.push(f),
-                Err(e) => return fail(&values, e),
+                Err(e) => {
+                    // Read the rest so the browser gets this page, not a reset connection.
+                    crate::api::correspondences::drain_multipart(&mut mp).await;
+                    return fail(&values, e);
+                }
             }
         } else {
             let text = match field.text().await {

@@ -194,43 +194,27 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     // Throughput.
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (c, base, token, next) = (c.clone(), base.clone(), token.clone(), next.clone());
-        let (total, size) = (args.requests as u64, args.size);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
+    let (elapsed, lat) = {
+        let (c, base, token, size) = (c.clone(), base.clone(), token.clone(), args.size);
+        run_concurrently(args.concurrency, args.requests as u64, move |i| {
+            let (c, base, token) = (c.clone(), base.clone(), token.clone());
+            async move {
                 let body = pdf_of_size(i as usize, size);
                 let t = Instant::now();
                 register(&c, &base, &token, body).await?;
-                lat.push(t.elapsed());
+                Ok(t.elapsed())
             }
-            Ok::<_, anyhow::Error>(lat)
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let elapsed = started.elapsed();
-    lat.sort();
-    let rate = args.requests as f64 / elapsed.as_secs_f64();
-    println!(
-        "registrations ({engine}, {} B documents, concurrency {}): {} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",
-        args.size,
-        args.concurrency,
+        })
+        .await?
+    };
+    report(
+        &format!(
+            "registrations ({engine}, {} B documents, concurrency {})",
+            args.size, args.concurrency
+        ),
         args.requests,
-        elapsed.as_secs_f64(),
-        rate,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        elapsed,
+        &lat,
     );
 
     // 64 concurrent registrations on one register: numbers must be exactly consecutive.
@@ -390,39 +374,21 @@ async fn filings(
         metric(c, base, "diwan_receipt_production_seconds_count").await?,
         metric(c, base, "diwan_receipt_production_seconds_sum").await?,
     );
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (c, base, next) = (c.clone(), base.to_string(), next.clone());
-        let (total, size) = (args.filings as u64, args.size);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                lat.push(file(c.clone(), base.clone(), 100 + i as usize, size).await?);
-            }
-            Ok::<_, anyhow::Error>(lat)
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let elapsed = started.elapsed();
-    lat.sort();
-    println!(
-        "portal filings with sealed receipts ({engine}, {} B documents, concurrency {}): {} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",
-        args.size,
-        args.concurrency,
+    let (elapsed, lat) = {
+        let (c, base, size) = (c.clone(), base.to_string(), args.size);
+        run_concurrently(args.concurrency, args.filings as u64, move |i| {
+            file(c.clone(), base.clone(), 100 + i as usize, size)
+        })
+        .await?
+    };
+    report(
+        &format!(
+            "portal filings with sealed receipts ({engine}, {} B documents, concurrency {})",
+            args.size, args.concurrency
+        ),
         args.filings,
-        elapsed.as_secs_f64(),
-        args.filings as f64 / elapsed.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        elapsed,
+        &lat,
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();
@@ -449,4 +415,51 @@ async fn filings(
         );
     }
     Ok(())
+}
+
+/// Runs `total` operations, `concurrency` at a time; returns the elapsed time and the sorted
+/// latencies.
+async fn run_concurrently<F, Fut>(
+    concurrency: usize,
+    total: u64,
+    op: F,
+) -> Result<(Duration, Vec<Duration>)>
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Duration>> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (next, op) = (next.clone(), op.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                lat.push(op(i).await?);
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    Ok((elapsed, lat))
+}
+
+fn report(what: &str, n: usize, elapsed: Duration, lat: &[Duration]) {
+    println!(
+        "{what}: {n} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        percentile(lat, 0.5),
+        percentile(lat, 0.99)
+    );
 }

@@ -157,6 +157,9 @@ impl App {
             }
             (Direction::Incoming, Some(s), _, _) => s.into(),
             (Direction::Outgoing, _, Some(r), _) => r.into(),
+            // The record has one correspondent; clients that name it `sender` whatever the
+            // direction are understood.
+            (Direction::Outgoing, Some(s), None, _) => s.into(),
             (Direction::Internal, Some(p), _, _) | (Direction::Internal, None, Some(p), _) => {
                 p.into()
             }

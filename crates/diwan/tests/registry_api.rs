@@ -55,6 +55,26 @@ fn register_fetch_list_download() {
         number.starts_with(&format!("BO-CENTRAL/A/{year}/")),
         "{number}"
     );
+    // The contract's metadata shape works for every direction: outgoing and internal mail get
+    // their own registers and numbers.
+    for (direction, letter) in [("outgoing", "D"), ("internal", "I")] {
+        let meta = META.replace("\"incoming\"", &format!("\"{direction}\""));
+        let r = register(&s, &token, &meta, vec![("lettre.pdf", pdf(direction))]);
+        assert_eq!(
+            r.status(),
+            201,
+            "{direction}: {}",
+            r.text().unwrap_or_default()
+        );
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["number"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("BO-CENTRAL/{letter}/{year}/")),
+            "{v}"
+        );
+    }
     let seq = created["sequence"].as_i64().unwrap();
     assert!(
         number.ends_with(&format!("{seq:06}")),

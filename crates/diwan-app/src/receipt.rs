@@ -44,13 +44,15 @@ fn kind_labels(k: ContactKind) -> (&'static str, &'static str) {
     }
 }
 
-fn days_of(b: LegalBasis) -> (u32, bool) {
+/// The length of the built-in rule of a legal basis, for records registered before the rule
+/// applied was stored with them.
+fn builtin_days(b: LegalBasis) -> u32 {
     use diwan_core::calendar::DeadlineRule;
     match b {
-        LegalBasis::Law55_19 => (DeadlineRule::GENERAL.days, true),
-        LegalBasis::Law55_19Investment => (DeadlineRule::INVESTMENT.days, true),
-        LegalBasis::Law31_13 => (DeadlineRule::ACCESS_TO_INFORMATION.days, true),
-        LegalBasis::Internal => (0, false),
+        LegalBasis::Law55_19 => DeadlineRule::GENERAL.days,
+        LegalBasis::Law55_19Investment => DeadlineRule::INVESTMENT.days,
+        LegalBasis::Law31_13 => DeadlineRule::ACCESS_TO_INFORMATION.days,
+        LegalBasis::Internal => 0,
     }
 }
 
@@ -175,7 +177,7 @@ impl App {
                 let days = c
                     .deadline_days
                     .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or_else(|| days_of(b).0);
+                    .unwrap_or_else(|| builtin_days(b));
                 Some((d, b, days, c.deadline_working, c.silence_means_acceptance))
             }
             _ => None,

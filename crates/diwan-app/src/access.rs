@@ -6,6 +6,7 @@ use diwan_core::org::Role;
 use diwan_core::{AdministrationId, EntityId, UserId};
 use diwan_store::auth::Session;
 use diwan_store::org::{Membership, Register, User};
+use diwan_store::processing::QueueOwner;
 use diwan_store::registry::ReadScope;
 use diwan_store::Tenant;
 
@@ -91,9 +92,71 @@ impl Principal {
             .collect())
     }
 
+    /// The entities whose assignments are the user's: those they belong to, and for a head
+    /// every entity below theirs.
+    pub async fn assignment_entities(&self, tenant: &Tenant) -> Result<Vec<EntityId>, AppError> {
+        let mut out: Vec<EntityId> = self.memberships.iter().map(|m| m.entity_id).collect();
+        let heads: Vec<EntityId> = self.entities_with(Role::Head).collect();
+        if !heads.is_empty() {
+            let all = tenant.entities().await?;
+            let mut frontier = heads;
+            while let Some(e) = frontier.pop() {
+                for child in all.iter().filter(|c| c.parent == Some(e)) {
+                    if !out.contains(&child.id) {
+                        out.push(child.id);
+                        frontier.push(child.id);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Whether the user heads `entity` or an entity above it.
+    pub async fn heads(&self, tenant: &Tenant, entity: EntityId) -> Result<bool, AppError> {
+        let heads: Vec<EntityId> = self.entities_with(Role::Head).collect();
+        if heads.is_empty() {
+            return Ok(false);
+        }
+        let all = tenant.entities().await?;
+        let mut cur = Some(entity);
+        let mut guard = 0;
+        while let Some(e) = cur {
+            if heads.contains(&e) {
+                return Ok(true);
+            }
+            cur = all.iter().find(|x| x.id == e).and_then(|x| x.parent);
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Who owns the user's work queues.
+    pub async fn queue_owner(&self, tenant: &Tenant) -> Result<QueueOwner, AppError> {
+        Ok(QueueOwner {
+            user: Some(self.user.id),
+            entities: self.assignment_entities(tenant).await?,
+            registers: if self.has_role(Role::Admin) {
+                tenant.registers().await?.into_iter().map(|r| r.id).collect()
+            } else {
+                self.clerk_registers(tenant)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            },
+        })
+    }
+
     /// What the user may read.
     pub async fn read_scope(&self, tenant: &Tenant) -> Result<ReadScope, AppError> {
         Ok(ReadScope {
+            entities: self.assignment_entities(tenant).await?,
             all: self.has_role(Role::Admin) || self.has_role(Role::Auditor),
             confidential: self.has_role(Role::Auditor),
             registers: self

@@ -11,6 +11,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What can go wrong in a use case. The first group is the client's fault (4xx), with a message
 /// precise enough to correct the request.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod mailer;
 pub mod pki;
 pub mod portal;
+pub mod processing;
 pub mod receipt;
 pub mod registration;
 pub mod translog;

@@ -114,6 +114,30 @@ pub struct Tracking {
     /// Silence past the due date counts as acceptance.
     pub silence_means_acceptance: bool,
     pub receipt_token: String,
+    /// The service handling the filing (names of the entity, never of agents).
+    pub service: Option<TrackedService>,
+    /// The answer, once sent.
+    pub answer: Option<TrackedAnswer>,
+    /// How it was settled, once closed.
+    pub outcome: Option<String>,
+}
+
+/// The entity handling a filing, as the filer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackedService {
+    pub fr: String,
+    pub ar: String,
+    pub zgh: Option<String>,
+}
+
+/// The answer to a filing, as the filer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackedAnswer {
+    pub number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: time::OffsetDateTime,
+    pub subject: String,
+    pub text: Option<String>,
 }
 
 /// Abuse control state of one server: rate limits per address and spent challenges.
@@ -537,12 +561,38 @@ impl App {
             .await?
             .ok_or_else(not_found)?;
         let admin = self.store.administration(found.administration_id).await?;
-        let c = self
-            .store
-            .tenant(admin.id)
-            .correspondence(found.correspondence_id)
-            .await?;
+        let tenant = self.store.tenant(admin.id);
+        let c = tenant.correspondence(found.correspondence_id).await?;
+        let (handling, outcome) = tenant.handling(c.id).await?;
+        let service = match handling {
+            Some(e) => {
+                let e = tenant.entity(e).await?;
+                Some(TrackedService {
+                    fr: e.names.fr,
+                    ar: e.names.ar,
+                    zgh: e.names.zgh,
+                })
+            }
+            None => None,
+        };
+        let answer = tenant
+            .replies(c.id)
+            .await?
+            .into_iter()
+            .find(|r| r.status == Status::Sent || r.status == Status::Registered)
+            .map(|r| TrackedAnswer {
+                number: r.number,
+                registered_at: r.registered_at,
+                subject: r.subject,
+                text: r.summary,
+            });
+        let outcome = outcome.filter(|_| {
+            matches!(c.status, Status::Closed | Status::ClosedWithoutFollowUp)
+        });
         Ok(Tracking {
+            service,
+            answer,
+            outcome,
             number: c.number,
             administration: admin.code,
             status: c.status,

@@ -76,6 +76,42 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// Why a correspondence is assigned (imputée) to an entity or a person.
+    Purpose {
+        /// To handle it: the assignee answers or closes it.
+        Action = "action",
+        /// For information (a copy).
+        Information = "information",
+        /// To give an opinion to whoever handles it.
+        Opinion = "opinion",
+    }
+);
+
+code_enum!(
+    /// Where one assignment is.
+    AssignmentState {
+        /// With the assignee, who has not finished.
+        Open = "open",
+        /// Passed down the hierarchy: a child assignment carries it on.
+        Delegated = "delegated",
+        /// Finished: handled, read (information) or opinion given.
+        Done = "done",
+        /// Sent back by the assignee, with a reason.
+        Returned = "returned",
+        /// Replaced by an assignment to another entity.
+        Redirected = "redirected",
+        /// Ended because the correspondence was closed while it was open.
+        Withdrawn = "withdrawn",
+    }
+);
+
+impl AssignmentState {
+    pub fn is_open(&self) -> bool {
+        matches!(self, AssignmentState::Open)
+    }
+}
+
 /// A status change that the status machine does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a correspondence that is {from} cannot become {to}")]

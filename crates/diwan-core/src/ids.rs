@@ -83,6 +83,15 @@ id_type!(
     ContactId
 );
 
+id_type!(
+    /// One assignment (imputation) of a correspondence.
+    AssignmentId
+);
+id_type!(
+    /// A note on a correspondence.
+    NoteId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

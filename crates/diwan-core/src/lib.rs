@@ -12,6 +12,7 @@ pub mod ids;
 pub mod media;
 pub mod numbering;
 pub mod org;
+pub mod search;
 pub mod text;
 
 /// Serde format for dates as `YYYY-MM-DD` (`#[serde(with = "diwan_core::iso_date")]`).

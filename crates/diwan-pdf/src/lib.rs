@@ -8,6 +8,7 @@
 //! ourselves; shaping is rustybuzz (HarfBuzz's algorithm), bidi is `unicode-bidi` (UAX #9).
 
 pub mod layout;
+pub mod letter;
 pub mod qr;
 pub mod receipt;
 

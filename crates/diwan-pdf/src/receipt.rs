@@ -76,7 +76,7 @@ const M: f32 = 42.0;
 const MUTED: (u8, u8, u8) = (0x5b, 0x67, 0x76);
 const BRAND: (u8, u8, u8) = (0x0b, 0x5d, 0x3b);
 
-fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
+pub(crate) fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
     s.set_fill(Some(Fill {
         paint: rgb::Color::new(c.0, c.1, c.2).into(),
         opacity: NormalizedF32::ONE,
@@ -84,7 +84,7 @@ fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
     }));
 }
 
-fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
+pub(crate) fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
     let mut pb = PathBuilder::new();
     if let Some(r) = Rect::from_xywh(x, y, w, h) {
         pb.push_rect(r);

@@ -27,6 +27,7 @@ pub mod log;
 pub mod org;
 pub mod outbox;
 pub mod portal;
+pub mod processing;
 pub mod registry;
 
 pub use audit::Actor;

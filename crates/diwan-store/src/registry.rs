@@ -12,7 +12,7 @@ use diwan_core::correspondence::{
 use diwan_core::media::MediaType;
 use diwan_core::numbering::{Direction, NumberFormat, NumberParts};
 use diwan_core::text::{clean_optional, clean_text, FileName};
-use diwan_core::{ContactId, CorrespondenceId, DocumentId, RegisterId, UserId};
+use diwan_core::{ContactId, CorrespondenceId, DocumentId, EntityId, RegisterId, UserId};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -150,8 +150,11 @@ pub struct ReadScope {
     pub confidential: bool,
     /// The registers the reader works on (registry clerks).
     pub registers: Vec<RegisterId>,
-    /// The reader, who always sees what they registered.
+    /// The reader, who always sees what they registered and what is assigned to them by name.
     pub user: Option<UserId>,
+    /// Entities whose assignments the reader sees (their own; a head's also those below):
+    /// correspondence assigned to one of them, for any purpose, is visible unless confidential.
+    pub entities: Vec<EntityId>,
 }
 
 /// Filters of the register view.
@@ -167,6 +170,12 @@ pub struct CorrespondenceFilter {
     pub to: Option<Date>,
     /// Matches number, subject or party name.
     pub text: Option<String>,
+    /// Full-text query over the folded words of the record (FTS5 / `tsvector`).
+    pub query: Option<String>,
+    /// Handled by this entity now.
+    pub handling_entity: Option<EntityId>,
+    /// Due on or before this day and not finished.
+    pub due_before: Option<Date>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -190,7 +199,7 @@ pub struct Contact {
     pub address: Option<String>,
 }
 
-const CORR_COLS: &str = "id, register_id, direction, year, seq, number, subject, summary, contact_id, party_kind, \
+pub(crate) const CORR_COLS: &str = "id, register_id, direction, year, seq, number, subject, summary, contact_id, party_kind, \
     party_name, letter_date, received_at, external_ref, channel, confidentiality, priority, status, due_date, \
     deadline_basis, created_by, created_at, updated_at, procedure, deadline_days, deadline_working, \
     silence_means_acceptance";
@@ -398,7 +407,25 @@ impl Tenant {
         corr_from_row(&row)
     }
 
-    /// Whether `scope` lets its reader see `c`. Mirrors the SQL of [`Self::correspondences`].
+    /// Whether `scope` lets its reader see `c`, assignments included. Mirrors the SQL of
+    /// [`Self::correspondences`].
+    pub async fn may_read(&self, scope: &ReadScope, c: &Correspondence) -> Result<bool> {
+        if Self::can_read(scope, c) {
+            return Ok(true);
+        }
+        if scope.entities.is_empty() && scope.user.is_none() {
+            return Ok(false);
+        }
+        let assignments = self.assignments(c.id).await?;
+        Ok(assignments.iter().any(|a| {
+            (scope.user.is_some() && a.to_user_id == scope.user)
+                || (c.confidentiality == Confidentiality::Normal
+                    && scope.entities.contains(&a.to_entity_id))
+        }))
+    }
+
+    /// Whether `scope` lets its reader see `c` without looking at assignments (registers,
+    /// authorship, administrator and auditor rights).
     pub fn can_read(scope: &ReadScope, c: &Correspondence) -> bool {
         let base = scope.all
             || scope.registers.contains(&c.register_id)
@@ -452,8 +479,29 @@ impl Tenant {
                     .collect();
                 parts.push(format!("register_id IN ({})", ps.join(",")));
             }
+            let mut via = Vec::new();
             if scope.user.is_some() {
-                parts.push(format!("created_by = {}", q.param(user.clone())));
+                let p = q.param(user.clone());
+                parts.push(format!("created_by = {p}"));
+                via.push(format!("a.to_user_id = {p}"));
+            }
+            if !scope.entities.is_empty() {
+                let ps: Vec<String> = scope
+                    .entities
+                    .iter()
+                    .map(|e| q.param(e.to_string()))
+                    .collect();
+                via.push(format!(
+                    "(a.to_entity_id IN ({}) AND correspondences.confidentiality = 'normal')",
+                    ps.join(",")
+                ));
+            }
+            if !via.is_empty() {
+                parts.push(format!(
+                    "EXISTS (SELECT 1 FROM assignments a WHERE a.administration_id = correspondences.administration_id \
+                     AND a.correspondence_id = correspondences.id AND ({}))",
+                    via.join(" OR ")
+                ));
             }
             if parts.is_empty() {
                 return Ok(Page {
@@ -466,7 +514,11 @@ impl Tenant {
         if !scope.confidential {
             if scope.user.is_some() {
                 let p = q.param(user);
-                q.and(format!("(confidentiality = 'normal' OR created_by = {p})"));
+                q.and(format!(
+                    "(confidentiality = 'normal' OR created_by = {p} OR EXISTS (SELECT 1 FROM assignments a \
+                     WHERE a.administration_id = correspondences.administration_id \
+                     AND a.correspondence_id = correspondences.id AND a.to_user_id = {p}))"
+                ));
             } else {
                 q.and("confidentiality = 'normal'".to_string());
             }
@@ -513,6 +565,40 @@ impl Tenant {
             q.and(format!(
                 "(LOWER(number) LIKE {p} ESCAPE '\\' OR LOWER(subject) LIKE {p} ESCAPE '\\' OR LOWER(party_name) LIKE {p} ESCAPE '\\')"
             ));
+        }
+        if let Some(e) = filter.handling_entity {
+            let p = q.param(e.to_string());
+            q.and(format!("handling_entity_id = {p}"));
+        }
+        if let Some(d) = filter.due_before {
+            let p = q.param(fmt_date(d));
+            q.and(format!(
+                "due_date <= {p} AND status NOT IN ('closed', 'closed_without_follow_up', 'answered', 'sent')"
+            ));
+        }
+        if let Some(query) = filter.query.as_deref() {
+            let words = diwan_core::search::query_words(query, 12);
+            if words.is_empty() {
+                return Ok(Page {
+                    items: vec![],
+                    total: 0,
+                });
+            }
+            match self.store.backend() {
+                crate::Backend::Sqlite => {
+                    // Every word as a prefix; the words are letters and digits only.
+                    let m: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+                    let p = q.param(m.join(" "));
+                    q.and(format!(
+                        "rowid IN (SELECT rowid FROM correspondences_fts WHERE correspondences_fts MATCH {p})"
+                    ));
+                }
+                crate::Backend::Postgres => {
+                    let m: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+                    let p = q.param(m.join(" & "));
+                    q.and(format!("search_vector @@ to_tsquery('simple', {p})"));
+                }
+            }
         }
         let where_sql = q.where_sql();
         let count_sql = format!("SELECT COUNT(*) FROM correspondences WHERE {where_sql}");
@@ -752,8 +838,8 @@ pub(crate) async fn write_registration(
     };
     let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id.to_string()).await?;
     sqlx::query(&format!(
-        "INSERT INTO correspondences ({CORR_COLS}, administration_id) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)"
+        "INSERT INTO correspondences ({CORR_COLS}, administration_id, search_text) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)"
     ))
     .bind(id.to_string())
     .bind(p.register.to_string())
@@ -783,6 +869,7 @@ pub(crate) async fn write_registration(
     .bind(i64::from(p.due.as_ref().is_none_or(|d| d.rule.unit == DayUnit::Working)))
     .bind(i64::from(p.due.as_ref().is_some_and(|d| d.rule.silence_means_acceptance)))
     .bind(admin)
+    .bind(search_text(p, &number))
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE correspondences SET leaf_index = $1, log_salt = $2 WHERE id = $3")
@@ -850,6 +937,16 @@ pub(crate) async fn write_registration(
         registered_at: now,
         leaf_index,
     })
+}
+
+/// The folded words a registration is found by.
+fn search_text(p: &PreparedRegistration, number: &str) -> String {
+    let mut raw = format!("{number} {} {}", p.subject, p.party.name);
+    for extra in [&p.summary, &p.external_ref].into_iter().flatten() {
+        raw.push(' ');
+        raw.push_str(extra);
+    }
+    diwan_core::search::fold(&raw)
 }
 
 fn random_salt() -> String {

@@ -75,6 +75,11 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move { app.run_receipt_repair(stop).await })
     };
+    let reminders = {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_reminders(stop).await })
+    };
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
@@ -85,6 +90,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = outbox.await;
     let _ = repair.await;
+    let _ = reminders.await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -150,7 +150,7 @@ pub async fn readable(
     let tenant = app.store.tenant(who.admin());
     let c = tenant.correspondence(id).await?;
     let scope = who.read_scope(&tenant).await?;
-    if !diwan_store::Tenant::can_read(&scope, &c) {
+    if !tenant.may_read(&scope, &c).await? {
         return Err(ApiError(AppError::NotFound("correspondence".into())));
     }
     Ok(c)
@@ -171,9 +171,21 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let c = readable(&st.app, &who, path_id(&id, "correspondence")?).await?;
-    let docs = st.app.store.tenant(who.admin()).documents(c.id).await?;
+    let tenant = st.app.store.tenant(who.admin());
+    let docs = tenant.documents(c.id).await?;
     let mut v = json!(c);
     v["documents"] = docs.iter().map(|d| document_json(&c, d)).collect();
+    let (handling, outcome) = tenant.handling(c.id).await?;
+    v["handling_entity"] = json!(handling);
+    v["outcome"] = json!(outcome);
+    v["assignments"] = json!(tenant.assignments(c.id).await?);
+    v["in_reply_to"] = json!(tenant.in_reply_to(c.id).await?);
+    v["replies"] = tenant
+        .replies(c.id)
+        .await?
+        .iter()
+        .map(|r| json!({ "id": r.id, "number": r.number, "subject": r.subject, "status": r.status, "registered_at": rfc3339(r.registered_at) }))
+        .collect();
     Ok(Json(v))
 }
 
@@ -291,6 +303,9 @@ impl ListQuery {
             from: date(&self.from, "from")?,
             to: date(&self.to, "to")?,
             text: self.q.clone().filter(|q| !q.trim().is_empty()),
+            query: None,
+            handling_entity: None,
+            due_before: None,
             limit: per_page,
             offset: (page - 1) * per_page,
         })

@@ -5,6 +5,7 @@ pub mod deadlines;
 pub mod log;
 pub mod org;
 pub mod portal;
+pub mod processing;
 pub mod sessions;
 
 use crate::problem::{parse_json, ApiError};
@@ -39,6 +40,26 @@ pub fn routes() -> Router<AppState> {
             "/correspondences/{id}/documents/{doc}",
             get(correspondences::download),
         )
+        .route(
+            "/correspondences/{id}/assignments",
+            post(processing::assign).get(processing::assignments),
+        )
+        .route(
+            "/correspondences/{id}/assignments/{aid}/done",
+            post(processing::assignment_done),
+        )
+        .route("/correspondences/{id}/status", post(processing::status))
+        .route(
+            "/correspondences/{id}/notes",
+            get(processing::notes).post(processing::add_note),
+        )
+        .route("/correspondences/{id}/replies", post(processing::reply))
+        .route("/queues", get(processing::queues))
+        .route("/queues/{queue}", get(processing::queue))
+        .route("/search", get(processing::search))
+        .route("/notifications", get(processing::notifications))
+        .route("/notifications/read", post(processing::notifications_read))
+        .route("/reminders/run", post(processing::run_reminders))
         .route("/deadline-rules", get(deadlines::list))
         .route(
             "/deadline-rules/{code}",

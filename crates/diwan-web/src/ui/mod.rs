@@ -4,6 +4,7 @@ pub mod assets;
 pub mod portal;
 pub mod registry;
 pub mod templates;
+pub mod work;
 
 use crate::auth::{ClientIp, MaybeWebUser, WebUser, SESSION_COOKIE};
 use crate::i18n::{Lang, LANG_COOKIE};
@@ -38,6 +39,8 @@ pub fn routes() -> Router<AppState> {
             get(registry::new_form).post(registry::new_submit),
         )
         .route("/courriers/{id}", get(registry::show))
+        .route("/courriers/{id}/actions", post(work::action))
+        .route("/corbeilles", get(work::queues))
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/portail", get(portal::directory))
         .route(

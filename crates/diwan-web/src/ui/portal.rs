@@ -319,6 +319,18 @@ pub async fn track(
                     "due": t.due_date.map(|d| format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())),
                     "pdf": format!("/api/v1/portal/receipts/{}.pdf", t.receipt_token),
                     "silence": t.silence_means_acceptance,
+                    "service": t.service.as_ref().map(|e| match lang.code() {
+                        "ar" => e.ar.clone(),
+                        "zgh" => e.zgh.clone().unwrap_or_else(|| e.fr.clone()),
+                        _ => e.fr.clone(),
+                    }),
+                    "answer": t.answer.as_ref().map(|a| json!({
+                        "number": a.number,
+                        "date": a.registered_at.to_offset(st.app.offset()).format(&time::macros::format_description!("[day]/[month]/[year]")).unwrap_or_default(),
+                        "subject": a.subject,
+                        "text": a.text,
+                    })),
+                    "outcome": t.outcome,
                 }),
                 ..base
             },

@@ -9,7 +9,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use diwan_app::registration::{opt_date, PartyInput, RegistrationRequest};
 use diwan_app::{AppError, FieldError};
-use diwan_core::correspondence::{Channel, Confidentiality, ContactKind, Priority};
+use diwan_core::correspondence::{Channel, Confidentiality, ContactKind, Priority, Purpose, Status};
 use diwan_core::numbering::Direction;
 use diwan_core::{CorrespondenceId, DocumentId};
 use minijinja::context;
@@ -64,7 +64,7 @@ pub async fn register_view(
             .map(String::from)
     };
     let mut filter = diwan_store::registry::CorrespondenceFilter {
-        text: opt(&q.q),
+        query: opt(&q.q),
         ..Default::default()
     };
     // A filter that does not parse is dropped with a warning rather than failing the page.
@@ -474,6 +474,7 @@ pub async fn new_submit(
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
     enregistre: Option<String>,
+    fait: Option<String>,
 }
 
 /// `GET /courriers/{id}`.
@@ -484,19 +485,67 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    let not_found = || AppError::NotFound(lang.t("corr.not_found"));
     let Ok(id) = id.parse::<CorrespondenceId>() else {
-        return error_page(&st, lang, Some(&user), &not_found());
+        return error_page(&st, lang, Some(&user), &AppError::NotFound(lang.t("corr.not_found")));
     };
+    let notice = if q.enregistre.is_some() {
+        Some("registered".to_string())
+    } else {
+        q.fait.filter(|f| {
+            ["assigned", "status", "note", "done", "replied"].contains(&f.as_str())
+        })
+    };
+    show_page(&st, lang, &user, id, notice, None).await
+}
+
+/// A correspondence's page, with an optional notice (what was just done) or error (why an
+/// action was refused).
+pub async fn show_page(
+    st: &AppState,
+    lang: Lang,
+    user: &WebUser,
+    id: CorrespondenceId,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let not_found = || AppError::NotFound(lang.t("corr.not_found"));
     let c = match crate::api::correspondences::readable(&st.app, &user.principal, id).await {
         Ok(c) => c,
-        Err(_) => return error_page(&st, lang, Some(&user), &not_found()),
+        Err(_) => return error_page(st, lang, Some(user), &not_found()),
     };
     let tenant = st.app.store.tenant(user.principal.admin());
     let docs = tenant.documents(c.id).await.unwrap_or_default();
     let register = tenant.register(c.register_id).await.ok();
     let history = tenant.audit_of(&c.id.to_string()).await.unwrap_or_default();
     let users = tenant.users().await.unwrap_or_default();
+    let entities = tenant.entities().await.unwrap_or_default();
+    let assignments = tenant.assignments(c.id).await.unwrap_or_default();
+    let notes = st
+        .app
+        .visible_notes(&user.principal, c.id)
+        .await
+        .unwrap_or_default();
+    let replies = tenant.replies(c.id).await.unwrap_or_default();
+    let in_reply_to = match tenant.in_reply_to(c.id).await.ok().flatten() {
+        Some(r) => tenant.correspondence(r).await.ok(),
+        None => None,
+    };
+    let (handling, outcome) = tenant.handling(c.id).await.unwrap_or((None, None));
+    let user_name = |id: Option<diwan_core::UserId>| -> Option<String> {
+        let id = id?;
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.display_name.clone())
+    };
+    let entity_name = |id: Option<diwan_core::EntityId>| -> Option<String> {
+        let id = id?;
+        entities.iter().find(|e| e.id == id).map(|e| match lang {
+            Lang::Ar => e.names.ar.clone(),
+            Lang::Zgh => e.names.zgh.clone().unwrap_or_else(|| e.names.fr.clone()),
+            _ => e.names.fr.clone(),
+        })
+    };
     let who = |actor: &Option<String>| -> String {
         match actor.as_deref() {
             Some(a) if a.starts_with("system:") => a.trim_start_matches("system:").to_string(),
@@ -508,9 +557,37 @@ pub async fn show(
             None => "—".into(),
         }
     };
-    let base = page_ctx(lang, Some(&user), "/courriers");
+    let principal = &user.principal;
+    let mine = principal
+        .assignment_entities(&tenant)
+        .await
+        .unwrap_or_default();
+    let own_open: Vec<&diwan_store::processing::Assignment> = assignments
+        .iter()
+        .filter(|a| {
+            a.state.is_open()
+                && (a.to_user_id == Some(principal.id())
+                    || (a.to_user_id.is_none() && mine.contains(&a.to_entity_id)))
+        })
+        .collect();
+    let writer = principal.require_writer().is_ok();
+    // The statuses a person can choose on this page (the others are reached by assigning or
+    // replying); the application still checks who may do what.
+    let next: Vec<&str> = c
+        .status
+        .successors()
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Status::InProgress | Status::OnHold | Status::Returned | Status::Closed | Status::ClosedWithoutFollowUp
+            )
+        })
+        .map(|s| s.as_str())
+        .collect();
+    let base = page_ctx(lang, Some(user), "/courriers");
     render(
-        &st,
+        st,
         "correspondence.html",
         context! {
             c => json!({
@@ -518,19 +595,47 @@ pub async fn show(
                 "party": c.party_name, "party_kind": c.party_kind.as_str(), "channel": c.channel.as_str(),
                 "status": c.status.as_str(), "priority": c.priority.as_str(),
                 "confidential": c.confidentiality == Confidentiality::Confidential,
-                "registered": fmt_local(&st, c.registered_at), "received": fmt_local(&st, c.received_at),
+                "registered": fmt_local(st, c.registered_at), "received": fmt_local(st, c.received_at),
                 "letter_date": c.letter_date.map(fmt_date), "due": c.due_date.map(fmt_date),
                 "law": c.deadline_basis.map(|b| if lang == Lang::Ar { b.label_ar() } else { b.label_fr() }),
                 "external_ref": c.external_ref, "register": register.map(|r| r.name),
+                "handling": entity_name(handling), "outcome": outcome,
+                "final": c.status.is_final(), "incoming": c.direction != Direction::Outgoing,
             }),
             documents => docs.iter().map(|d| json!({
                 "id": d.id, "name": d.file_name, "type": d.media_type.extension(), "role": d.role.as_str(),
                 "size": human_size(d.size), "sha256": d.sha256,
             })).collect::<Vec<_>>(),
             history => history.iter().map(|e| json!({
-                "at": fmt_local(&st, e.at), "who": who(&e.actor), "action": e.action, "ip": e.ip,
+                "at": fmt_local(st, e.at), "who": who(&e.actor), "action": e.action, "ip": e.ip,
+                "details": e.details.get("to_entity_name").and_then(|v| v.as_str())
+                    .or_else(|| e.details.get("reason").and_then(|v| v.as_str()))
+                    .or_else(|| e.details.get("reply").and_then(|v| v.as_str())),
             })).collect::<Vec<_>>(),
-            just_registered => q.enregistre.is_some(),
+            assignments => assignments.iter().map(|a| json!({
+                "id": a.id, "to": entity_name(Some(a.to_entity_id)), "person": user_name(a.to_user_id),
+                "from": entity_name(a.from_entity_id), "purpose": a.purpose.as_str(), "state": a.state.as_str(),
+                "instructions": a.instructions, "due": a.due_date.map(fmt_date), "outcome": a.outcome,
+                "by": user_name(a.assigned_by), "at": fmt_local(st, a.created_at),
+            })).collect::<Vec<_>>(),
+            own_open => own_open.iter().filter(|a| a.purpose != Purpose::Action).map(|a| json!({
+                "id": a.id, "purpose": a.purpose.as_str(),
+            })).collect::<Vec<_>>(),
+            notes => notes.iter().map(|n| json!({
+                "body": n.body, "by": user_name(Some(n.author_id)), "at": fmt_local(st, n.created_at), "restricted": n.restricted,
+            })).collect::<Vec<_>>(),
+            replies => replies.iter().map(|r| json!({
+                "id": r.id, "number": r.number, "subject": r.subject, "status": r.status.as_str(), "at": fmt_local(st, r.registered_at),
+            })).collect::<Vec<_>>(),
+            in_reply_to => in_reply_to.map(|r| json!({ "id": r.id, "number": r.number })),
+            entities => entities.iter().map(|e| json!({
+                "id": e.id, "name": match lang { Lang::Ar => e.names.ar.clone(), _ => e.names.fr.clone() }, "level": e.level.as_str(),
+            })).collect::<Vec<_>>(),
+            next_statuses => next,
+            writer => writer,
+            notice => notice,
+            error => error,
+            just_registered => false,
             ..base
         },
     )

@@ -1,0 +1,284 @@
+//! Processing endpoints: assignments, status changes, notes, replies, work queues, search,
+//! notifications and the reminder run.
+
+use super::{path_id, ApiJson, ApiQuery};
+use crate::auth::ApiUser;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use diwan_app::processing::{AssignRequest, DoneRequest, NoteRequest, ReplyRequest, StatusRequest};
+use diwan_app::registration::opt_date;
+use diwan_app::AppError;
+use diwan_core::correspondence::Status;
+use diwan_core::numbering::Direction;
+use diwan_core::{AssignmentId, CorrespondenceId, EntityId};
+use diwan_store::processing::Queue;
+use diwan_store::registry::CorrespondenceFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn cid(raw: &str) -> Result<CorrespondenceId, ApiError> {
+    path_id(raw, "correspondence")
+}
+
+/// `POST /api/v1/correspondences/{id}/assignments` → 201.
+pub async fn assign(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<AssignRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = cid(&id)?;
+    let created = st.app.assign(&who, id, req).await?;
+    let tenant = st.app.store.tenant(who.admin());
+    let all = tenant.assignments(id).await?;
+    let items: Vec<_> = all.iter().filter(|a| created.contains(&a.id)).collect();
+    let first = created.first().map(|a| a.to_string()).unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::LOCATION,
+            format!("/api/v1/correspondences/{id}/assignments/{first}"),
+        )],
+        Json(json!({ "id": first, "items": items })),
+    ))
+}
+
+/// `GET /api/v1/correspondences/{id}/assignments`.
+pub async fn assignments(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = super::correspondences::readable(&st.app, &who, cid(&id)?).await?;
+    let items = st.app.store.tenant(who.admin()).assignments(c.id).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `POST /api/v1/correspondences/{id}/assignments/{aid}/done`.
+pub async fn assignment_done(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path((id, aid)): Path<(String, String)>,
+    ApiJson(req): ApiJson<DoneRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let aid: AssignmentId = path_id(&aid, "assignment")?;
+    st.app.complete_assignment(&who, cid(&id)?, aid, req).await?;
+    Ok(Json(json!({ "id": aid, "state": "done" })))
+}
+
+/// `POST /api/v1/correspondences/{id}/status`.
+pub async fn status(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<StatusRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let s = st.app.change_status(&who, cid(&id)?, req).await?;
+    Ok(Json(json!({ "status": s })))
+}
+
+/// `GET|POST /api/v1/correspondences/{id}/notes`.
+pub async fn notes(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let items = st.app.visible_notes(&who, cid(&id)?).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn add_note(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NoteRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let nid = st.app.add_note(&who, cid(&id)?, req).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": nid }))))
+}
+
+/// `POST /api/v1/correspondences/{id}/replies` → 201 with the reply's number.
+pub async fn reply(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReplyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let r = st.app.reply(&who, cid(&id)?, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/correspondences/{}", r.id))],
+        Json(json!({ "id": r.id, "number": r.number })),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), AppError> {
+    let per_page = per_page.unwrap_or(50);
+    if !(1..=500).contains(&per_page) {
+        return Err(AppError::field("per_page", "must be between 1 and 500"));
+    }
+    let page = page.unwrap_or(1);
+    if page < 1 {
+        return Err(AppError::field("page", "starts at 1"));
+    }
+    Ok((per_page, (page - 1) * per_page))
+}
+
+/// `GET /api/v1/queues`: the caller's queues with their counts.
+pub async fn queues(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = st.app.store.tenant(who.admin());
+    let owner = who.queue_owner(&tenant).await?;
+    let today = st.app.today();
+    let mut out = Vec::new();
+    for q in Queue::ALL {
+        let page = tenant.queue(&owner, *q, today, 1, 0).await?;
+        out.push(json!({ "queue": q, "count": page.total, "url": format!("/api/v1/queues/{}", q.as_str()) }));
+    }
+    Ok(Json(json!({ "items": out })))
+}
+
+/// `GET /api/v1/queues/{queue}`.
+pub async fn queue(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let queue = Queue::parse(&name).ok_or_else(|| ApiError(AppError::NotFound("queue".into())))?;
+    let (limit, offset) = paging(q.page, q.per_page)?;
+    let tenant = st.app.store.tenant(who.admin());
+    let owner = who.queue_owner(&tenant).await?;
+    let page = tenant
+        .queue(&owner, queue, st.app.today(), limit, offset)
+        .await?;
+    Ok(Json(json!({ "queue": queue, "items": page.items, "total": page.total })))
+}
+
+/// Filters of `GET /api/v1/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    pub q: Option<String>,
+    pub status: Option<Status>,
+    pub direction: Option<Direction>,
+    pub entity: Option<EntityId>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub due_before: Option<String>,
+    pub year: Option<i32>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// `GET /api/v1/search?q=`: full text over what the caller may see.
+pub async fn search(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let text = q.q.clone().unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError(AppError::field("q", "say what to search for")));
+    }
+    if text.chars().count() > 200 {
+        return Err(ApiError(AppError::field("q", "at most 200 characters")));
+    }
+    let date = |v: &Option<String>, field: &str| -> Result<_, AppError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => opt_date::parse(s)
+                .map(Some)
+                .map_err(|m| AppError::field(field, m)),
+        }
+    };
+    let (limit, offset) = paging(q.page, q.per_page)?;
+    let filter = CorrespondenceFilter {
+        direction: q.direction,
+        status: q.status,
+        year: q.year,
+        from: date(&q.from, "from")?,
+        to: date(&q.to, "to")?,
+        due_before: date(&q.due_before, "due_before")?,
+        handling_entity: q.entity,
+        query: Some(text),
+        limit,
+        offset,
+        ..Default::default()
+    };
+    let tenant = st.app.store.tenant(who.admin());
+    let scope = who.read_scope(&tenant).await?;
+    let page = tenant.correspondences(&scope, &filter).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|c| {
+            json!({ "id": c.id, "number": c.number, "subject": c.subject, "status": c.status,
+                    "direction": c.direction, "party_name": c.party_name, "due_date": c.due_date.map(|d| d.to_string()) })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "total": page.total })))
+}
+
+/// `GET /api/v1/notifications`.
+pub async fn notifications(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+) -> Result<Json<Value>, ApiError> {
+    let items = st
+        .app
+        .store
+        .tenant(who.admin())
+        .notifications(who.id(), 100)
+        .await?;
+    let unread = items.iter().filter(|n| !n.read).count();
+    Ok(Json(json!({ "items": items, "unread": unread })))
+}
+
+/// `POST /api/v1/notifications/read`.
+pub async fn notifications_read(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+) -> Result<Json<Value>, ApiError> {
+    let n = st
+        .app
+        .store
+        .tenant(who.admin())
+        .mark_notifications_read(who.id())
+        .await?;
+    Ok(Json(json!({ "marked": n })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderRun {
+    /// The day to run the reminders as of (defaults to today): lets an administrator replay a
+    /// missed day, and tests drive the clock.
+    #[serde(default, with = "opt_date")]
+    pub as_of: Option<time::Date>,
+}
+
+/// `POST /api/v1/reminders/run` (administrators).
+pub async fn run_reminders(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    ApiJson(req): ApiJson<ReminderRun>,
+) -> Result<Json<Value>, ApiError> {
+    who.require_role(diwan_core::org::Role::Admin)?;
+    let day = req.as_of.unwrap_or_else(|| st.app.today());
+    let r = st.app.send_reminders(who.admin(), day).await?;
+    Ok(Json(json!({ "as_of": day.to_string(), "before": r.before, "late": r.late, "escalated": r.escalated })))
+}

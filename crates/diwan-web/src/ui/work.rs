@@ -1,0 +1,314 @@
+//! The processing pages: a user's work queues (corbeilles) with full-text search, and the
+//! actions on a correspondence's page (assign, pass down, redirect, take up, hold, return,
+//! close, note, opinion, reply). Every action is one form posted to
+//! `/courriers/{id}/actions`; the page is shown again with the outcome or a precise message.
+
+use super::{error_page, page_ctx, render};
+use crate::auth::WebUser;
+use crate::i18n::Lang;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use diwan_app::processing::{AssignRequest, DoneRequest, NoteRequest, ReplyRequest, StatusRequest};
+use diwan_app::registration::opt_date;
+use diwan_app::AppError;
+use diwan_core::correspondence::{Confidentiality, Purpose, Status};
+use diwan_core::{AssignmentId, CorrespondenceId, EntityId, UserId};
+use diwan_store::processing::Queue;
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+fn fmt_date(d: time::Date) -> String {
+    format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QueuesQuery {
+    corbeille: Option<String>,
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+/// `GET /corbeilles`: the user's queues with counts; the chosen one listed, or search results.
+pub async fn queues(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Query(q): Query<QueuesQuery>,
+) -> Response {
+    let who = &user.principal;
+    let tenant = st.app.store.tenant(who.admin());
+    let owner = match who.queue_owner(&tenant).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
+    };
+    let today = st.app.today();
+    let mut counts = Vec::new();
+    for queue in Queue::ALL {
+        let n = tenant
+            .queue(&owner, *queue, today, 1, 0)
+            .await
+            .map(|p| p.total)
+            .unwrap_or(0);
+        counts.push(json!({ "name": queue.as_str(), "count": n }));
+    }
+    let search = q
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
+    let per_page = 25;
+    let page = q.page.unwrap_or(1).max(1);
+    let (current, result) = if let Some(text) = &search {
+        let scope = match who.read_scope(&tenant).await {
+            Ok(s) => s,
+            Err(e) => return error_page(&st, lang, Some(&user), &e),
+        };
+        let filter = diwan_store::registry::CorrespondenceFilter {
+            query: Some(text.clone()),
+            limit: per_page,
+            offset: (page - 1) * per_page,
+            ..Default::default()
+        };
+        (None, tenant.correspondences(&scope, &filter).await)
+    } else {
+        let queue = q
+            .corbeille
+            .as_deref()
+            .and_then(Queue::parse)
+            .or_else(|| {
+                // The first non-empty queue, else "to handle".
+                Queue::ALL
+                    .iter()
+                    .zip(counts.iter())
+                    .find(|(_, c)| c["count"].as_i64().unwrap_or(0) > 0)
+                    .map(|(q, _)| *q)
+            })
+            .unwrap_or(Queue::ToHandle);
+        (
+            Some(queue),
+            tenant
+                .queue(&owner, queue, today, per_page, (page - 1) * per_page)
+                .await,
+        )
+    };
+    let data = match result {
+        Ok(p) => p,
+        Err(e) => return error_page(&st, lang, Some(&user), &e.into()),
+    };
+    let items: Vec<_> = data
+        .items
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id, "number": c.number, "subject": c.subject, "party": c.party_name,
+                "status": c.status.as_str(), "due": c.due_date.map(fmt_date),
+                "late": c.due_date.is_some_and(|d| d < today) && !c.status.is_final(),
+                "confidential": c.confidentiality == Confidentiality::Confidential,
+                "priority": c.priority.as_str(),
+            })
+        })
+        .collect();
+    let pages = ((data.total + per_page - 1) / per_page).max(1);
+    let base = page_ctx(lang, Some(&user), "/corbeilles");
+    render(
+        &st,
+        "queues.html",
+        context! {
+            counts => counts, current => current.map(|q| q.as_str()), q => search,
+            items => items, total => data.total, page => page, pages => pages, ..base
+        },
+    )
+}
+
+/// The one form of the correspondence page's actions. Which fields matter depends on `op`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    op: String,
+    to_entity: Option<String>,
+    to_user: Option<String>,
+    purpose: Option<String>,
+    instructions: Option<String>,
+    due: Option<String>,
+    copies: Option<String>,
+    redirect: Option<String>,
+    status: Option<String>,
+    reason: Option<String>,
+    outcome: Option<String>,
+    body: Option<String>,
+    restricted: Option<String>,
+    subject: Option<String>,
+    signer: Option<String>,
+    send_email: Option<String>,
+    assignment: Option<String>,
+}
+
+fn filled(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+fn parse_field<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Option<T>, AppError> {
+    match filled(v) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::field(field, "not a valid choice")),
+    }
+}
+
+async fn perform(
+    st: &AppState,
+    user: &WebUser,
+    id: CorrespondenceId,
+    f: &ActionForm,
+) -> Result<&'static str, AppError> {
+    let who = &user.principal;
+    match f.op.as_str() {
+        "assign" => {
+            let to_entity: EntityId = parse_field(&f.to_entity, "to_entity")?
+                .ok_or_else(|| AppError::field("to_entity", "choose an entity"))?;
+            let purpose: Purpose =
+                parse_field(&f.purpose, "purpose")?.unwrap_or(Purpose::Action);
+            let due = match filled(&f.due) {
+                Some(d) => Some(opt_date::parse(&d).map_err(|m| AppError::field("due", m))?),
+                None => None,
+            };
+            let copies = match filled(&f.copies) {
+                Some(c) => vec![c
+                    .parse()
+                    .map_err(|_| AppError::field("copies", "not a valid choice"))?],
+                None => vec![],
+            };
+            st.app
+                .assign(
+                    who,
+                    id,
+                    AssignRequest {
+                        to_entity,
+                        to_user: parse_field::<UserId>(&f.to_user, "to_user")?,
+                        purpose,
+                        instructions: filled(&f.instructions),
+                        due,
+                        copies,
+                        redirect: f.redirect.is_some(),
+                    },
+                )
+                .await?;
+            Ok("assigned")
+        }
+        "status" => {
+            let status: Status = parse_field(&f.status, "status")?
+                .ok_or_else(|| AppError::field("status", "choose a status"))?;
+            st.app
+                .change_status(
+                    who,
+                    id,
+                    StatusRequest {
+                        status,
+                        reason: filled(&f.reason),
+                        outcome: filled(&f.outcome),
+                    },
+                )
+                .await?;
+            Ok("status")
+        }
+        "note" => {
+            st.app
+                .add_note(
+                    who,
+                    id,
+                    NoteRequest {
+                        body: f.body.clone().unwrap_or_default(),
+                        restricted: f.restricted.is_some(),
+                    },
+                )
+                .await?;
+            Ok("note")
+        }
+        "done" => {
+            let aid: AssignmentId = parse_field(&f.assignment, "assignment")?
+                .ok_or_else(|| AppError::field("assignment", "missing"))?;
+            st.app
+                .complete_assignment(
+                    who,
+                    id,
+                    aid,
+                    DoneRequest {
+                        outcome: filled(&f.outcome),
+                    },
+                )
+                .await?;
+            Ok("done")
+        }
+        "reply" => {
+            st.app
+                .reply(
+                    who,
+                    id,
+                    ReplyRequest {
+                        subject: filled(&f.subject),
+                        body: f.body.clone().unwrap_or_default(),
+                        signer: filled(&f.signer),
+                        send_email: f.send_email.is_some(),
+                    },
+                )
+                .await?;
+            Ok("replied")
+        }
+        _ => Err(AppError::BadRequest("unknown action".into())),
+    }
+}
+
+/// `POST /courriers/{id}/actions`.
+pub async fn action(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Err(e) = user.check_csrf(&f.csrf) {
+        return error_page(&st, lang, Some(&user), &e);
+    }
+    let Ok(id) = id.parse::<CorrespondenceId>() else {
+        return error_page(
+            &st,
+            lang,
+            Some(&user),
+            &AppError::NotFound(lang.t("corr.not_found")),
+        );
+    };
+    match perform(&st, &user, id, &f).await {
+        Ok(done) => Redirect::to(&format!("/courriers/{id}?fait={done}")).into_response(),
+        Err(AppError::NotFound(m)) if m == "correspondence" => error_page(
+            &st,
+            lang,
+            Some(&user),
+            &AppError::NotFound(lang.t("corr.not_found")),
+        ),
+        Err(e) => {
+            let message = match &e {
+                AppError::Invalid(errors) => errors
+                    .iter()
+                    .map(|fe| format!("{} : {}", lang.t(&format!("work.field.{}", fe.field)), fe.message))
+                    .collect::<Vec<_>>()
+                    .join(" — "),
+                other => other.detail(),
+            };
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut r = super::registry::show_page(&st, lang, &user, id, None, Some(message)).await;
+            *r.status_mut() = status;
+            r
+        }
+    }
+}

@@ -142,7 +142,12 @@ impl Principal {
             user: Some(self.user.id),
             entities: self.assignment_entities(tenant).await?,
             registers: if self.has_role(Role::Admin) {
-                tenant.registers().await?.into_iter().map(|r| r.id).collect()
+                tenant
+                    .registers()
+                    .await?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
             } else {
                 self.clerk_registers(tenant)
                     .await?

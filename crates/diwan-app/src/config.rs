@@ -89,6 +89,9 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// An external RFC 3161 time-stamping service; the platform's own is used when absent.
     pub tsa_url: Option<String>,
+    /// Fixes the day the processing rules see (deadlines, the late queue, reminders), as
+    /// `YYYY-MM-DD`: for rehearsals and tests of a scripted calendar. Unset in production.
+    pub today: Option<String>,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             smtp: SmtpConfig::default(),
             tsa_url: None,
+            today: None,
         }
     }
 }
@@ -128,6 +132,7 @@ const ENV_KEYS: &[&str] = &[
     "portal",
     "smtp",
     "tsa_url",
+    "today",
 ];
 
 /// A configuration that cannot be used.

@@ -21,6 +21,7 @@ pub struct App {
         Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
     pub(crate) log_tree: Arc<tokio::sync::Mutex<diwan_crypto::merkle::MerkleTree>>,
     calendars: Arc<crate::deadlines::Calendars>,
+    fixed_today: Option<time::Date>,
 }
 
 impl std::fmt::Debug for App {
@@ -35,6 +36,18 @@ impl App {
         let offset = config
             .offset()
             .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let fixed_today = match config
+            .today
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(d) => Some(
+                crate::registration::opt_date::parse(d)
+                    .map_err(|e| AppError::BadRequest(format!("today: {e}")))?,
+            ),
+            None => None,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             AppError::Internal(format!(
                 "cannot create data directory {}: {e}",
@@ -61,6 +74,7 @@ impl App {
                 diwan_crypto::merkle::MerkleTree::new(),
             )),
             calendars: Arc::default(),
+            fixed_today,
         })
     }
 
@@ -79,8 +93,11 @@ impl App {
         &self.master_key
     }
 
-    /// Today in local time.
+    /// Today in local time (or the day fixed by the `today` setting).
     pub fn today(&self) -> time::Date {
+        if let Some(d) = self.fixed_today {
+            return d;
+        }
         time::OffsetDateTime::now_utc()
             .to_offset(self.offset)
             .date()

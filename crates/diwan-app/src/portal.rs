@@ -586,9 +586,8 @@ impl App {
                 subject: r.subject,
                 text: r.summary,
             });
-        let outcome = outcome.filter(|_| {
-            matches!(c.status, Status::Closed | Status::ClosedWithoutFollowUp)
-        });
+        let outcome =
+            outcome.filter(|_| matches!(c.status, Status::Closed | Status::ClosedWithoutFollowUp));
         Ok(Tracking {
             service,
             answer,

@@ -124,7 +124,10 @@ pub fn mail_merge(template: &str, fields: &[(&'static str, String)]) -> Result<S
             .map(|(_, v)| v.as_str())
             .ok_or_else(|| {
                 let known: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-                format!("unknown field {{{{ {name} }}}}; known: {}", known.join(", "))
+                format!(
+                    "unknown field {{{{ {name} }}}}; known: {}",
+                    known.join(", ")
+                )
             })?;
         out.push_str(value);
         rest = &after[end + 2..];
@@ -202,14 +205,17 @@ impl App {
         let register = tenant.register(c.register_id).await?;
         let registry = who.can_register_in(&register);
         let mine = who.assignment_entities(tenant).await?;
-        let own = |a: &Assignment| {
-            a.to_user_id == Some(who.id()) || (a.to_user_id.is_none() && mine.contains(&a.to_entity_id))
-        };
-        let own_open: Vec<Assignment> = assignments
-            .iter()
-            .filter(|a| a.state.is_open() && own(a))
-            .cloned()
-            .collect();
+        // An assignment is the actor's when it names them, or names nobody and goes to one of
+        // their entities; a head also acts on what was given to someone of an entity they head.
+        let mut own_open: Vec<Assignment> = Vec::new();
+        for a in assignments.iter().filter(|a| a.state.is_open()) {
+            let own = a.to_user_id == Some(who.id())
+                || (mine.contains(&a.to_entity_id)
+                    && (a.to_user_id.is_none() || who.heads(tenant, a.to_entity_id).await?));
+            if own {
+                own_open.push(a.clone());
+            }
+        }
         let holding = own_open
             .iter()
             .find(|a| a.purpose == Purpose::Action)
@@ -382,6 +388,20 @@ impl App {
                 Err(_) => errors.push(FieldError::new("copies", format!("no such entity {e}"))),
             }
         }
+        if c.confidentiality == diwan_core::correspondence::Confidentiality::Confidential {
+            if req.to_user.is_none() {
+                errors.push(FieldError::new(
+                    "to_user",
+                    "a confidential correspondence is assigned to a named person",
+                ));
+            }
+            if !req.copies.is_empty() {
+                errors.push(FieldError::new(
+                    "copies",
+                    "a confidential correspondence is not copied to whole entities",
+                ));
+            }
+        }
         if req.redirect && req.purpose != Purpose::Action {
             errors.push(FieldError::new(
                 "redirect",
@@ -470,7 +490,7 @@ impl App {
                     .map_err(|e| AppError::Conflict(e.to_string()))?,
             );
             change.handling_entity = Some(Some(to.id));
-        } else if !(st.registry || !st.own_open.is_empty()) {
+        } else if !st.registry && st.own_open.is_empty() {
             return Err(AppError::Forbidden(
                 "only the registry office or those it is assigned to may ask for an opinion or give a copy"
                     .into(),
@@ -513,7 +533,8 @@ impl App {
             .await?;
         for e in &copies {
             let msg = format!("Courrier {} pour information : {}", c.number, c.subject);
-            self.tell(&tenant, &mut change, e.id, None, "copy", msg).await?;
+            self.tell(&tenant, &mut change, e.id, None, "copy", msg)
+                .await?;
         }
         if change.status.is_some() && change.status != Some(c.status) {
             self.tell_filer(&tenant, &c, Status::Assigned, Some(&to), &mut change)
@@ -599,7 +620,9 @@ impl App {
                 if reason.is_none() {
                     return Err(AppError::field("reason", "say why it is returned"));
                 }
-                change.end_assignments.push((h.id, AssignmentState::Returned, reason.clone()));
+                change
+                    .end_assignments
+                    .push((h.id, AssignmentState::Returned, reason.clone()));
                 let parent = h
                     .parent_id
                     .and_then(|p| assignments.iter().find(|a| a.id == p));
@@ -609,17 +632,39 @@ impl App {
                         change.reopen_assignments.push(p.id);
                         change.status = Some(Status::Assigned);
                         change.handling_entity = Some(Some(p.to_entity_id));
-                        let msg = format!("Courrier {} retourné : {}", c.number, reason.clone().unwrap_or_default());
-                        self.tell(&tenant, &mut change, p.to_entity_id, p.to_user_id, "returned", msg)
-                            .await?;
+                        let msg = format!(
+                            "Courrier {} retourné : {}",
+                            c.number,
+                            reason.clone().unwrap_or_default()
+                        );
+                        self.tell(
+                            &tenant,
+                            &mut change,
+                            p.to_entity_id,
+                            p.to_user_id,
+                            "returned",
+                            msg,
+                        )
+                        .await?;
                     }
                     // Back to the registry office.
                     None => {
                         change.handling_entity = Some(None);
                         let register = tenant.register(c.register_id).await?;
-                        let msg = format!("Courrier {} retourné au bureau d'ordre : {}", c.number, reason.clone().unwrap_or_default());
-                        self.tell(&tenant, &mut change, register.entity_id, None, "returned", msg)
-                            .await?;
+                        let msg = format!(
+                            "Courrier {} retourné au bureau d'ordre : {}",
+                            c.number,
+                            reason.clone().unwrap_or_default()
+                        );
+                        self.tell(
+                            &tenant,
+                            &mut change,
+                            register.entity_id,
+                            None,
+                            "returned",
+                            msg,
+                        )
+                        .await?;
                     }
                 }
                 change.audit_action = "correspondence.return";
@@ -632,14 +677,16 @@ impl App {
                 }
                 if handling_entity.is_none() {
                     return Err(AppError::Conflict(
-                        "a correspondence is closed by the entity that handled it: assign it first".into(),
+                        "a correspondence is closed by the entity that handled it: assign it first"
+                            .into(),
                     ));
                 }
                 let Some(o) = outcome.clone() else {
                     return Err(AppError::field("outcome", "say how it was settled"));
                 };
                 change.outcome = Some(o.clone());
-                for a in &open {
+                // Copies for information stay in their readers' queues until read.
+                for a in open.iter().filter(|a| a.purpose != Purpose::Information) {
                     let state = if a.purpose == Purpose::Action {
                         AssignmentState::Done
                     } else {
@@ -659,8 +706,10 @@ impl App {
                     return Err(AppError::field("reason", "say why it needs no follow-up"));
                 };
                 change.outcome = Some(r);
-                for a in &open {
-                    change.end_assignments.push((a.id, AssignmentState::Withdrawn, None));
+                for a in open.iter().filter(|a| a.purpose != Purpose::Information) {
+                    change
+                        .end_assignments
+                        .push((a.id, AssignmentState::Withdrawn, None));
                 }
             }
             Status::Assigned | Status::Answered | Status::Registered | Status::Sent => {
@@ -710,16 +759,26 @@ impl App {
             return Err(AppError::field("outcome", "an opinion needs its text"));
         }
         let mut change = Change::of(&c, "assignment.done");
-        change.end_assignments.push((a.id, AssignmentState::Done, outcome.clone()));
-        change.audit_details = json!({ "assignment": a.id, "purpose": a.purpose, "outcome": outcome });
+        change
+            .end_assignments
+            .push((a.id, AssignmentState::Done, outcome.clone()));
+        change.audit_details =
+            json!({ "assignment": a.id, "purpose": a.purpose, "outcome": outcome });
         if a.purpose == Purpose::Opinion {
             if let Some(h) = assignments
                 .iter()
                 .find(|x| x.state.is_open() && x.purpose == Purpose::Action)
             {
                 let msg = format!("Avis reçu sur le courrier {}", c.number);
-                self.tell(&tenant, &mut change, h.to_entity_id, h.to_user_id, "opinion", msg)
-                    .await?;
+                self.tell(
+                    &tenant,
+                    &mut change,
+                    h.to_entity_id,
+                    h.to_user_id,
+                    "opinion",
+                    msg,
+                )
+                .await?;
             }
         }
         tenant.apply(change, &who.actor()).await?;
@@ -794,7 +853,9 @@ impl App {
         who.require_writer()?;
         let (tenant, c) = self.readable_for_action(who, id).await?;
         if c.direction == Direction::Outgoing {
-            return Err(AppError::Conflict("an outgoing letter is not answered".into()));
+            return Err(AppError::Conflict(
+                "an outgoing letter is not answered".into(),
+            ));
         }
         let next = c
             .status
@@ -809,8 +870,8 @@ impl App {
         }
         let fields = merge_fields(&c);
         let body = mail_merge(&req.body, &fields).map_err(|e| AppError::field("body", e))?;
-        let body = clean_text(&body, 20_000, true)
-            .map_err(|e| AppError::field("body", e.to_string()))?;
+        let body =
+            clean_text(&body, 20_000, true).map_err(|e| AppError::field("body", e.to_string()))?;
         let subject = clean_text(
             req.subject
                 .as_deref()
@@ -922,7 +983,10 @@ impl App {
         };
         let mut change = Change::of(&c, "correspondence.reply");
         change.status = Some(next);
-        for a in assignments.iter().filter(|a| a.state.is_open()) {
+        for a in assignments
+            .iter()
+            .filter(|a| a.state.is_open() && a.purpose != Purpose::Information)
+        {
             let state = if a.purpose == Purpose::Action {
                 AssignmentState::Done
             } else {
@@ -992,25 +1056,45 @@ impl App {
         let entities = tenant.entities().await?;
         let mut sent = RemindersSent::default();
         let soon = today + time::Duration::days(REMIND_BEFORE_DAYS);
-        for (kind, until) in [
-            ("before", soon),
-            ("late", today - time::Duration::days(1)),
-            ("escalated", today - time::Duration::days(ESCALATE_AFTER_DAYS)),
+        for (kind, from, until) in [
+            ("before", Some(today), soon),
+            ("late", None, today - time::Duration::days(1)),
+            (
+                "escalated",
+                None,
+                today - time::Duration::days(ESCALATE_AFTER_DAYS),
+            ),
         ] {
-            for d in tenant.assignments_due(until, kind).await? {
+            for d in tenant.assignments_due(from, until, kind).await? {
                 let a = &d.assignment;
                 let Some(due) = a.due_date else { continue };
                 let (targets, message) = match kind {
                     "before" => (
-                        self.recipients(&tenant, a.to_entity_id, a.to_user_id).await?,
-                        format!("Échéance le {} : courrier {} — {}", fmt_day(due), d.number, d.subject),
+                        self.recipients(&tenant, a.to_entity_id, a.to_user_id)
+                            .await?,
+                        format!(
+                            "Échéance le {} : courrier {} — {}",
+                            fmt_day(due),
+                            d.number,
+                            d.subject
+                        ),
                     ),
                     "late" => {
-                        let mut t = self.recipients(&tenant, a.to_entity_id, a.to_user_id).await?;
+                        let mut t = self
+                            .recipients(&tenant, a.to_entity_id, a.to_user_id)
+                            .await?;
                         if a.to_user_id.is_some() {
                             t.extend(self.recipients(&tenant, a.to_entity_id, None).await?);
                         }
-                        (t, format!("En retard depuis le {} : courrier {} — {}", fmt_day(due), d.number, d.subject))
+                        (
+                            t,
+                            format!(
+                                "En retard depuis le {} : courrier {} — {}",
+                                fmt_day(due),
+                                d.number,
+                                d.subject
+                            ),
+                        )
                     }
                     _ => {
                         let parent = entities
@@ -1020,7 +1104,12 @@ impl App {
                             .unwrap_or(a.to_entity_id);
                         (
                             self.recipients(&tenant, parent, None).await?,
-                            format!("Escalade — courrier {} en retard depuis le {} : {}", d.number, fmt_day(due), d.subject),
+                            format!(
+                                "Escalade — courrier {} en retard depuis le {} : {}",
+                                d.number,
+                                fmt_day(due),
+                                d.subject
+                            ),
                         )
                     }
                 };
@@ -1052,7 +1141,10 @@ impl App {
                         ),
                     })
                     .collect();
-                if tenant.record_reminder(a, kind, &notifications, &emails).await? {
+                if tenant
+                    .record_reminder(a, kind, &notifications, &emails)
+                    .await?
+                {
                     match kind {
                         "before" => sent.before += 1,
                         "late" => sent.late += 1,
@@ -1064,8 +1156,13 @@ impl App {
         Ok(sent)
     }
 
-    /// Runs the reminders of every administration every hour until `stop`.
+    /// Runs the reminders of every administration every hour until `stop`, the first time a
+    /// minute after start.
     pub async fn run_reminders(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
         loop {
             match self.store.administrations().await {
                 Ok(list) => {
@@ -1091,12 +1188,17 @@ mod tests {
 
     #[test]
     fn mail_merge_replaces_known_fields_and_refuses_unknown_ones() {
-        let f = vec![("number", "A/1".to_string()), ("party", "Mme Alaoui".to_string())];
+        let f = vec![
+            ("number", "A/1".to_string()),
+            ("party", "Mme Alaoui".to_string()),
+        ];
         assert_eq!(
             mail_merge("Madame {{party}}, votre courrier {{ number }}.", &f).unwrap(),
             "Madame Mme Alaoui, votre courrier A/1."
         );
-        assert!(mail_merge("{{ numero }}", &f).unwrap_err().contains("unknown field"));
+        assert!(mail_merge("{{ numero }}", &f)
+            .unwrap_err()
+            .contains("unknown field"));
         assert!(mail_merge("{{ number", &f).is_err());
         assert_eq!(mail_merge("sans champ", &f).unwrap(), "sans champ");
     }

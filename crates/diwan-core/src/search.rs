@@ -9,7 +9,9 @@
 fn fold_char(c: char, out: &mut String) {
     match c {
         // Latin letters with diacritics.
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => out.push('a'),
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => {
+            out.push('a')
+        }
         'ç' | 'Ç' => out.push('c'),
         'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => out.push('e'),
         'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => out.push('i'),
@@ -64,7 +66,10 @@ mod tests {
 
     #[test]
     fn french_accents_and_case_fold() {
-        assert_eq!(fold("Décision  N°12/2026 — Élève"), "decision n 12 2026 eleve");
+        assert_eq!(
+            fold("Décision  N°12/2026 — Élève"),
+            "decision n 12 2026 eleve"
+        );
         assert_eq!(fold("Œuvre CŒUR"), "oeuvre coeur");
     }
 

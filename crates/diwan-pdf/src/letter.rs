@@ -63,7 +63,10 @@ pub fn render(d: &LetterData) -> Result<Vec<u8>> {
     let mut lines: Vec<(layout::Line, Align, f32)> = Vec::new();
     let mut push = |text: &str, style: Style, align: Align, gap: f32| {
         let dir = direction_of(text);
-        for (i, l) in layout::wrap(text, style, dir, text_w).into_iter().enumerate() {
+        for (i, l) in layout::wrap(text, style, dir, text_w)
+            .into_iter()
+            .enumerate()
+        {
             lines.push((l, align, if i == 0 { gap } else { 0.0 }));
         }
     };
@@ -144,7 +147,11 @@ pub fn render(d: &LetterData) -> Result<Vec<u8>> {
         } else {
             layout::draw(
                 &mut s,
-                &layout::shape(&format!("N° {} — {page_no}", d.number), Style::new(8.0), Direction::Ltr),
+                &layout::shape(
+                    &format!("N° {} — {page_no}", d.number),
+                    Style::new(8.0),
+                    Direction::Ltr,
+                ),
                 M,
                 y,
                 text_w,
@@ -187,7 +194,10 @@ mod tests {
             entity_ar: "قسم الشؤون القانونية".into(),
             number: "MEQ/BO/D/2026/000007".into(),
             date_line: "Rabat, le 28/11/2026".into(),
-            recipient: vec!["M. Ahmed Benali".into(), "12 rue des Orangers, Rabat".into()],
+            recipient: vec![
+                "M. Ahmed Benali".into(),
+                "12 rue des Orangers, Rabat".into(),
+            ],
             subject: "Réponse à votre demande".into(),
             reference: Some("V/courrier n° MEQ/BO/A/2026/000042 du 20/11/2026".into()),
             body,
@@ -208,9 +218,12 @@ mod tests {
         // The page tree's count is written uncompressed by krilla.
         let count_of = |pdf: &[u8]| {
             let t = String::from_utf8_lossy(pdf);
-            t.split("/Count ")
-                .nth(1)
-                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok())
+            t.split("/Count ").nth(1).and_then(|r| {
+                r.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
         };
         assert_eq!(count_of(&pdf), Some(1));
         assert!(count_of(&pdf2).unwrap_or(0) > 2, "{:?}", count_of(&pdf2));

@@ -214,7 +214,8 @@ pub struct DueAssignment {
     pub subject: String,
 }
 
-const ASSIGNMENT_COLS: &str = "id, correspondence_id, parent_id, from_entity_id, to_entity_id, to_user_id, \
+const ASSIGNMENT_COLS: &str =
+    "id, correspondence_id, parent_id, from_entity_id, to_entity_id, to_user_id, \
     purpose, instructions, due_date, state, outcome, assigned_by, created_at, closed_at";
 
 fn opt_id<T: std::str::FromStr>(r: &AnyRow, col: &str, what: &'static str) -> Result<Option<T>> {
@@ -358,7 +359,8 @@ impl Tenant {
         let prepared = self.prepare_registration(reply, local_offset).await?;
         let admin = self.admin_str();
         let mut tx = self.store.begin().await?;
-        let registered = crate::registry::write_registration(&mut tx, &admin, &prepared, actor).await?;
+        let registered =
+            crate::registry::write_registration(&mut tx, &admin, &prepared, actor).await?;
         sqlx::query(
             "UPDATE correspondences SET in_reply_to = $1, status = $4 WHERE administration_id = $2 AND id = $3",
         )
@@ -475,9 +477,14 @@ impl Tenant {
         Ok(n)
     }
 
-    /// Open assignments with a deadline on or before `until` that have not had the reminder
-    /// `kind` yet.
-    pub async fn assignments_due(&self, until: Date, kind: &str) -> Result<Vec<DueAssignment>> {
+    /// Open assignments with a deadline from `from` (when given) to `until` that have not had
+    /// the reminder `kind` yet.
+    pub async fn assignments_due(
+        &self,
+        from: Option<Date>,
+        until: Date,
+        kind: &str,
+    ) -> Result<Vec<DueAssignment>> {
         let cols = ASSIGNMENT_COLS
             .split(", ")
             .map(|c| format!("a.{}", c.trim()))
@@ -487,13 +494,14 @@ impl Tenant {
             "SELECT {cols}, c.number AS c_number, c.subject AS c_subject FROM assignments a \
              JOIN correspondences c ON c.administration_id = a.administration_id AND c.id = a.correspondence_id \
              WHERE a.administration_id = $1 AND a.state = 'open' AND a.purpose <> 'information' \
-             AND a.due_date IS NOT NULL AND a.due_date <= $2 \
+             AND a.due_date IS NOT NULL AND a.due_date <= $2 AND a.due_date >= $4 \
              AND NOT EXISTS (SELECT 1 FROM reminders r WHERE r.assignment_id = a.id AND r.kind = $3) \
              ORDER BY a.due_date LIMIT 1000"
         ))
         .bind(self.admin_str())
         .bind(fmt_date(until))
         .bind(kind)
+        .bind(from.map(fmt_date).unwrap_or_else(|| "0000-01-01".into()))
         .fetch_all(self.store.read())
         .await?;
         rows.iter()
@@ -572,7 +580,7 @@ fn queue_condition(
                 .map(|e| q.param(e.to_string()))
                 .collect();
             parts.push(format!(
-                "(a.to_entity_id IN ({}) AND (a.to_user_id IS NULL OR c.confidentiality = 'normal'))",
+                "(a.to_entity_id IN ({}) AND c.confidentiality = 'normal')",
                 ps.join(",")
             ));
         }
@@ -697,12 +705,14 @@ async fn apply_in(
         .await?;
     }
     if let Some(o) = &change.outcome {
-        sqlx::query("UPDATE correspondences SET outcome = $1 WHERE administration_id = $2 AND id = $3")
-            .bind(o)
-            .bind(admin)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE correspondences SET outcome = $1 WHERE administration_id = $2 AND id = $3",
+        )
+        .bind(o)
+        .bind(admin)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
     }
     for (aid, state, outcome) in &change.end_assignments {
         let n = sqlx::query(

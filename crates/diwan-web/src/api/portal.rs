@@ -138,5 +138,8 @@ pub async fn track(
         "silence_means_acceptance": t.silence_means_acceptance,
         "receipt_pdf": format!("{base}/api/v1/portal/receipts/{}.pdf", t.receipt_token),
         "receipt_json": format!("{base}/api/v1/portal/receipts/{}.json", t.receipt_token),
+        "service": t.service,
+        "answer": t.answer,
+        "outcome": t.outcome,
     })))
 }

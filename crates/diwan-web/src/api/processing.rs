@@ -66,7 +66,9 @@ pub async fn assignment_done(
     ApiJson(req): ApiJson<DoneRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let aid: AssignmentId = path_id(&aid, "assignment")?;
-    st.app.complete_assignment(&who, cid(&id)?, aid, req).await?;
+    st.app
+        .complete_assignment(&who, cid(&id)?, aid, req)
+        .await?;
     Ok(Json(json!({ "id": aid, "state": "done" })))
 }
 
@@ -111,7 +113,10 @@ pub async fn reply(
     let r = st.app.reply(&who, cid(&id)?, req).await?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/correspondences/{}", r.id))],
+        [(
+            header::LOCATION,
+            format!("/api/v1/correspondences/{}", r.id),
+        )],
         Json(json!({ "id": r.id, "number": r.number })),
     ))
 }
@@ -165,7 +170,9 @@ pub async fn queue(
     let page = tenant
         .queue(&owner, queue, st.app.today(), limit, offset)
         .await?;
-    Ok(Json(json!({ "queue": queue, "items": page.items, "total": page.total })))
+    Ok(Json(
+        json!({ "queue": queue, "items": page.items, "total": page.total }),
+    ))
 }
 
 /// Filters of `GET /api/v1/search`.
@@ -280,5 +287,7 @@ pub async fn run_reminders(
     who.require_role(diwan_core::org::Role::Admin)?;
     let day = req.as_of.unwrap_or_else(|| st.app.today());
     let r = st.app.send_reminders(who.admin(), day).await?;
-    Ok(Json(json!({ "as_of": day.to_string(), "before": r.before, "late": r.late, "escalated": r.escalated })))
+    Ok(Json(
+        json!({ "as_of": day.to_string(), "before": r.before, "late": r.late, "escalated": r.escalated }),
+    ))
 }

@@ -9,7 +9,9 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use diwan_app::registration::{opt_date, PartyInput, RegistrationRequest};
 use diwan_app::{AppError, FieldError};
-use diwan_core::correspondence::{Channel, Confidentiality, ContactKind, Priority, Purpose, Status};
+use diwan_core::correspondence::{
+    Channel, Confidentiality, ContactKind, Priority, Purpose, Status,
+};
 use diwan_core::numbering::Direction;
 use diwan_core::{CorrespondenceId, DocumentId};
 use minijinja::context;
@@ -486,14 +488,18 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Response {
     let Ok(id) = id.parse::<CorrespondenceId>() else {
-        return error_page(&st, lang, Some(&user), &AppError::NotFound(lang.t("corr.not_found")));
+        return error_page(
+            &st,
+            lang,
+            Some(&user),
+            &AppError::NotFound(lang.t("corr.not_found")),
+        );
     };
     let notice = if q.enregistre.is_some() {
         Some("registered".to_string())
     } else {
-        q.fait.filter(|f| {
-            ["assigned", "status", "note", "done", "replied"].contains(&f.as_str())
-        })
+        q.fait
+            .filter(|f| ["assigned", "status", "note", "done", "replied"].contains(&f.as_str()))
     };
     show_page(&st, lang, &user, id, notice, None).await
 }
@@ -580,7 +586,11 @@ pub async fn show_page(
         .filter(|s| {
             matches!(
                 s,
-                Status::InProgress | Status::OnHold | Status::Returned | Status::Closed | Status::ClosedWithoutFollowUp
+                Status::InProgress
+                    | Status::OnHold
+                    | Status::Returned
+                    | Status::Closed
+                    | Status::ClosedWithoutFollowUp
             )
         })
         .map(|s| s.as_str())

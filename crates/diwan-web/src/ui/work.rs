@@ -55,12 +55,11 @@ pub async fn queues(
             .unwrap_or(0);
         counts.push(json!({ "name": queue.as_str(), "count": n }));
     }
-    let search = q
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
     let per_page = 25;
     let page = q.page.unwrap_or(1).max(1);
     let (current, result) = if let Some(text) = &search {
@@ -156,7 +155,10 @@ fn filled(v: &Option<String>) -> Option<String> {
         .map(String::from)
 }
 
-fn parse_field<T: std::str::FromStr>(v: &Option<String>, field: &str) -> Result<Option<T>, AppError> {
+fn parse_field<T: std::str::FromStr>(
+    v: &Option<String>,
+    field: &str,
+) -> Result<Option<T>, AppError> {
     match filled(v) {
         None => Ok(None),
         Some(s) => s
@@ -177,8 +179,7 @@ async fn perform(
         "assign" => {
             let to_entity: EntityId = parse_field(&f.to_entity, "to_entity")?
                 .ok_or_else(|| AppError::field("to_entity", "choose an entity"))?;
-            let purpose: Purpose =
-                parse_field(&f.purpose, "purpose")?.unwrap_or(Purpose::Action);
+            let purpose: Purpose = parse_field(&f.purpose, "purpose")?.unwrap_or(Purpose::Action);
             let due = match filled(&f.due) {
                 Some(d) => Some(opt_date::parse(&d).map_err(|m| AppError::field("due", m))?),
                 None => None,
@@ -300,7 +301,13 @@ pub async fn action(
             let message = match &e {
                 AppError::Invalid(errors) => errors
                     .iter()
-                    .map(|fe| format!("{} : {}", lang.t(&format!("work.field.{}", fe.field)), fe.message))
+                    .map(|fe| {
+                        format!(
+                            "{} : {}",
+                            lang.t(&format!("work.field.{}", fe.field)),
+                            fe.message
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(" — "),
                 other => other.detail(),

@@ -192,3 +192,107 @@ pub fn pdf(text: &str) -> Vec<u8> {
     );
     out
 }
+
+/// A real SMTP server (Python's aiosmtpd) writing what it receives to a Maildir.
+pub struct Smtp {
+    child: Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Smtp {
+    pub fn start() -> Option<Smtp> {
+        let ok = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            if std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
+                panic!("aiosmtpd is required (pip install aiosmtpd)");
+            }
+            eprintln!("aiosmtpd not installed: skipping the e-mail checks");
+            return None;
+        }
+        let maildir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SMTP server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Smtp {
+            child,
+            port,
+            maildir,
+        })
+    }
+
+    /// Messages received so far (raw RFC 5322 text).
+    pub fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            for f in files_under(&self.maildir.path().join("mail").join(sub)) {
+                out.push(String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned());
+            }
+        }
+        out
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| m.contains(needle)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no e-mail containing {needle:?} arrived"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The headers and decoded body of an e-mail, with Python's email package (not our code).
+pub fn decode_mail(raw: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, email; m = email.message_from_string(sys.stdin.read()); \
+             print(str(email.header.make_header(email.header.decode_header(m['Subject'])))); \
+             print(m.get_payload(decode=True).decode())",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(raw.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -77,6 +77,15 @@ async function checkNoOverflow(page) {
 }
 
 let filing = null;
+let registered = null;
+
+async function signIn(page, login, next) {
+  const who = logins.find((l) => l.login === login);
+  await page.goto(BASE + "/login?next=" + encodeURIComponent(next));
+  await page.fill("#login", who.login);
+  await page.fill("#password", who.password);
+  await Promise.all([page.waitForURL((u) => u.pathname === next.split("?")[0]), page.click("button.primary")]);
+}
 
 await test("portal: a citizen on a phone files a letter and gets the number, code and sealed receipt", async (page) => {
   await page.goto(BASE + "/");
@@ -228,6 +237,7 @@ await test("registry clerk: registers a paper letter with its scan, sees it in t
   await page.click("button.primary");
   await page.waitForURL(/\/courriers\/[0-9a-f-]+\?enregistre=1$/);
   const number = (await page.textContent("h1 .num")).trim();
+  registered = { path: new URL(page.url()).pathname, number };
   assert.match(number, /^BO-CENTRAL\/A\/\d{4}\/\d{6}$/);
   assert.match(await page.textContent(".alert.ok"), /Courrier enregistré/);
   assert.match(await page.textContent("body"), /Urgent/);
@@ -274,6 +284,70 @@ await test("another administration's correspondence is not shown", async (page) 
   assert.ok(!text.includes("Tafilalet Ouvrages"), "the ministry's mail is not visible to the commune");
   assert.ok(!text.includes("BO-CENTRAL/"), "no ministry numbers");
 });
+
+await test("a letter travels: assigned, passed down through the queues, answered from the template", async (page) => {
+  assert.ok(registered, "the registration scenario ran");
+  // The registry office assigns it to the directorate; a deadline in the past is refused.
+  await signIn(page, "bo@mtnra", registered.path);
+  await checkLabels(page);
+  const dsi = await page.$eval("#to_entity", (s) => [...s.options].find((o) => o.text.includes("systèmes d'information")).value);
+  await page.selectOption("#to_entity", dsi);
+  await page.fill("#due", "2001-01-01");
+  const [refused] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/actions")), page.click("#form-assign button")]);
+  assert.equal(refused.status(), 422);
+  assert.match(await page.textContent("#action-error"), /Échéance/);
+  await page.selectOption("#to_entity", dsi);
+  await page.fill("#instructions", "Pour traitement et réponse sous huitaine");
+  await Promise.all([page.waitForURL(/\?fait=assigned$/), page.click("#form-assign button")]);
+  assert.match(await page.textContent("#notice"), /Imputation enregistrée/);
+  assert.match(await page.textContent("#handling"), /systèmes d'information/);
+  assert.match(await page.textContent("ol.timeline"), /Imputation/);
+});
+
+await test("the head of the directorate finds it in his queue and passes it down", async (page) => {
+  await signIn(page, "chef.dsi@mtnra", "/corbeilles");
+  const badge = await page.textContent("#queue-to_handle .badge");
+  assert.ok(Number(badge) >= 1, `to handle: ${badge}`);
+  await page.click("#queue-to_handle");
+  await page.click(`table.data a:text("${registered.number}")`);
+  await page.click("#form-assign >> xpath=../summary");
+  const dev = await page.$eval("#to_entity", (s) => [...s.options].find((o) => o.text.includes("Division du développement")).value);
+  await page.selectOption("#to_entity", dev);
+  await Promise.all([page.waitForURL(/\?fait=assigned$/), page.click("#form-assign button")]);
+  assert.match(await page.textContent("#handling"), /Division du développement/);
+  assert.match(await page.textContent("#assignments"), /Transmise/);
+});
+
+await test("the head of division answers it; full-text search finds it without accents", async (page) => {
+  await signIn(page, "chef.dev@mtnra", "/corbeilles");
+  await page.fill("#search-q", "reclamation marche");
+  await Promise.all([page.waitForLoadState("load"), page.click("form[role=search] button")]);
+  await page.click(`table.data a:text("${registered.number}")`);
+  await page.click("#form-reply >> xpath=../summary");
+  const body = await page.inputValue("#reply-body");
+  assert.match(body, /\{\{ number \}\}/, "the template is prefilled with merge fields");
+  await page.fill("#signer", "Le Chef de la Division du développement");
+  await Promise.all([page.waitForURL(/\?fait=replied$/), page.click("#form-reply button")]);
+  assert.match(await page.textContent("h1 + p"), /Répondu/);
+  const reply = page.locator("#assignments ul a.num").first();
+  assert.match((await reply.textContent()).trim(), /^BO-CENTRAL\/D\/\d{4}\/\d{6}$/);
+  await reply.click();
+  await page.waitForSelector("#notes");
+  const letter = page.locator("table.data a").first();
+  const pdf = await page.request.get(BASE + (await letter.getAttribute("href")));
+  assert.equal(pdf.status(), 200);
+  assert.equal((await pdf.body()).subarray(0, 5).toString(), "%PDF-");
+  assert.match(await page.textContent("main"), new RegExp(registered.number.replace(/\//g, "\\/")));
+});
+
+await test("queues in Arabic on a phone: right to left, no horizontal scrolling", async (page) => {
+  await page.goto(BASE + "/lang/ar?next=/login");
+  await signIn(page, "chef.dsi@mtnra", "/corbeilles");
+  assert.equal(await page.getAttribute("html", "dir"), "rtl");
+  assert.match(await page.textContent("h1"), /صناديق عملي/);
+  await checkLabels(page);
+  await checkNoOverflow(page);
+}, { viewport: { width: 375, height: 812 }, isMobile: true });
 
 await browser.close();
 if (failures) {

@@ -17,6 +17,7 @@ pub mod portal;
 pub mod processing;
 pub mod receipt;
 pub mod registration;
+pub mod reports;
 pub mod translog;
 pub mod upload;
 pub mod verify;

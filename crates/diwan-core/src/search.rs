@@ -51,13 +51,16 @@ pub fn fold(text: &str) -> String {
 /// The words of a search query, folded, at most `max` of them (longest kept first would change
 /// the meaning, so the first ones are kept). Every word is made only of letters and digits, so it
 /// can be put in an FTS5 or `to_tsquery` expression without escaping.
+///
+/// Single characters (the "A" of a register number such as `BO/A/2026/000042`) are dropped
+/// when longer words remain: searched as prefixes they would match nearly everything.
 pub fn query_words(query: &str, max: usize) -> Vec<String> {
-    fold(query)
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .take(max)
-        .map(str::to_string)
-        .collect()
+    let folded = fold(query);
+    let mut words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.iter().any(|w| w.chars().count() > 1) {
+        words.retain(|w| w.chars().count() > 1);
+    }
+    words.into_iter().take(max).map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -87,9 +90,13 @@ mod tests {
     fn query_words_are_safe_tokens() {
         assert_eq!(
             query_words("\"permis\" OR NEAR(x) * -- ' ;", 10),
-            vec!["permis", "or", "near", "x"]
+            vec!["permis", "or", "near"]
         );
         assert_eq!(query_words("a b c", 2), vec!["a", "b"]);
+        assert_eq!(
+            query_words("BO-CENTRAL/A/2026/000042", 10),
+            vec!["bo", "central", "2026", "000042"]
+        );
         assert!(query_words("  ...  ", 5).is_empty());
     }
 }

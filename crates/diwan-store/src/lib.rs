@@ -29,6 +29,8 @@ pub mod outbox;
 pub mod portal;
 pub mod processing;
 pub mod registry;
+pub mod stats;
+pub mod synthetic;
 
 pub use audit::Actor;
 pub use blob::{BlobError, BlobHash, BlobStore, BlobWriter, LocalBlobStore, StagedBlob};

@@ -392,7 +392,7 @@ impl Tenant {
         self.apply(change, actor).await.map(|_| ())
     }
 
-    /// A queue of `owner`: the correspondences in it (newest first) and the total.
+    /// A queue of `owner`: the correspondences in it (soonest deadline first) and the total.
     pub async fn queue(
         &self,
         owner: &QueueOwner,
@@ -402,12 +402,42 @@ impl Tenant {
         offset: i64,
     ) -> Result<Page<Correspondence>> {
         let mut q = crate::registry::QueryBuilder::new(self.admin_str());
-        let cond = queue_condition(&mut q, owner, queue, today);
-        let Some(cond) = cond else {
-            return Ok(Page {
-                items: vec![],
-                total: 0,
-            });
+        let limit = limit.clamp(1, 500);
+        let offset = offset.max(0);
+        let cols = crate::registry::CORR_COLS
+            .split(", ")
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let empty = Page {
+            items: vec![],
+            total: 0,
+        };
+        // Queues of assignments are counted and ordered from the assignments' covering indexes;
+        // only the page shown reads the records.
+        if let Some(open) = assignment_queue(&mut q, owner, queue, today) {
+            let Some(open) = open else {
+                return Ok(empty);
+            };
+            let total: i64 = q
+                .bind(sqlx::query(&format!("SELECT COUNT(*) FROM ({open}) s")))
+                .fetch_one(self.store.read())
+                .await?
+                .try_get(0)?;
+            let rows = q
+                .bind(sqlx::query(&format!(
+                    "SELECT {cols} FROM (SELECT correspondence_id, d FROM ({open}) s \
+                     ORDER BY d, correspondence_id LIMIT {limit} OFFSET {offset}) p \
+                     JOIN correspondences c ON c.administration_id = $1 AND c.id = p.correspondence_id \
+                     ORDER BY p.d, p.correspondence_id"
+                )))
+                .fetch_all(self.store.read())
+                .await?;
+            let items = rows.iter().map(corr_from_row).collect::<Result<Vec<_>>>()?;
+            return Ok(Page { items, total });
+        }
+        let Some(cond) = record_queue(&mut q, owner, queue) else {
+            return Ok(empty);
         };
         q.and(cond);
         let where_sql = q.where_sql();
@@ -418,13 +448,6 @@ impl Tenant {
             .fetch_one(self.store.read())
             .await?
             .try_get(0)?;
-        let limit = limit.clamp(1, 500);
-        let offset = offset.max(0);
-        let cols = crate::registry::CORR_COLS
-            .split(", ")
-            .map(|c| format!("c.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
         let rows = q
             .bind(sqlx::query(&format!(
                 "SELECT {cols} FROM correspondences c WHERE {where_sql} \
@@ -563,40 +586,64 @@ fn r_opt_corr(row: &AnyRow) -> Result<Option<CorrespondenceId>> {
     opt_id(row, "in_reply_to", "correspondence")
 }
 
-/// The SQL condition of a queue over `correspondences c`, or `None` when the owner has nothing
-/// that could be in it.
-fn queue_condition(
+/// For the queues made of open assignments: `Some(None)` when the owner can have none, else
+/// `Some(Some(sql))`, a query of the correspondences in the queue with their soonest deadline
+/// (`correspondence_id`, `d`). `None` for the other queues.
+fn assignment_queue(
     q: &mut crate::registry::QueryBuilder,
     owner: &QueueOwner,
     queue: Queue,
     today: Date,
+) -> Option<Option<String>> {
+    let purpose = match queue {
+        Queue::ToHandle => "a.purpose = 'action'".to_string(),
+        Queue::ForInformation => "a.purpose = 'information'".to_string(),
+        Queue::ForOpinion => "a.purpose = 'opinion'".to_string(),
+        Queue::Late => {
+            let d = q.param(fmt_date(today));
+            format!("a.purpose IN ('action', 'opinion') AND a.due_date < {d}")
+        }
+        Queue::ToAssign | Queue::Followed => return None,
+    };
+    // To one of the owner's entities (not confidential mail), or to them by name: one branch per
+    // covering index, then one row per correspondence with its soonest deadline.
+    let mut branches = Vec::new();
+    let branch = |cond: String| {
+        format!(
+            "SELECT a.correspondence_id, COALESCE(a.due_date, '9999-12-31') AS d FROM assignments a \
+             WHERE a.administration_id = $1 AND {cond} AND a.state = 'open' AND {purpose}"
+        )
+    };
+    if !owner.entities.is_empty() {
+        let ps: Vec<String> = owner
+            .entities
+            .iter()
+            .map(|e| q.param(e.to_string()))
+            .collect();
+        branches.push(branch(format!(
+            "a.to_entity_id IN ({}) AND a.confidential = 0",
+            ps.join(",")
+        )));
+    }
+    if let Some(u) = owner.user {
+        branches.push(branch(format!("a.to_user_id = {}", q.param(u.to_string()))));
+    }
+    if branches.is_empty() {
+        return Some(None);
+    }
+    Some(Some(format!(
+        "SELECT correspondence_id, MIN(d) AS d FROM ({}) o GROUP BY correspondence_id",
+        branches.join(" UNION ALL ")
+    )))
+}
+
+/// The SQL condition over `correspondences c` of the queues that are about records: what the
+/// registry office has to assign, what the owner assigned and follows.
+fn record_queue(
+    q: &mut crate::registry::QueryBuilder,
+    owner: &QueueOwner,
+    queue: Queue,
 ) -> Option<String> {
-    let mine = |q: &mut crate::registry::QueryBuilder| -> Option<String> {
-        let mut parts = Vec::new();
-        if !owner.entities.is_empty() {
-            let ps: Vec<String> = owner
-                .entities
-                .iter()
-                .map(|e| q.param(e.to_string()))
-                .collect();
-            parts.push(format!(
-                "(a.to_entity_id IN ({}) AND c.confidentiality = 'normal')",
-                ps.join(",")
-            ));
-        }
-        if let Some(u) = owner.user {
-            parts.push(format!("a.to_user_id = {}", q.param(u.to_string())));
-        }
-        (!parts.is_empty()).then(|| format!("({})", parts.join(" OR ")))
-    };
-    let open_with = |q: &mut crate::registry::QueryBuilder, purpose: &str| -> Option<String> {
-        let m = mine(q)?;
-        let p = q.param(purpose.to_string());
-        Some(format!(
-            "EXISTS (SELECT 1 FROM assignments a WHERE a.administration_id = c.administration_id \
-             AND a.correspondence_id = c.id AND a.state = 'open' AND a.purpose = {p} AND {m})"
-        ))
-    };
     match queue {
         Queue::ToAssign => {
             if owner.registers.is_empty() {
@@ -612,26 +659,17 @@ fn queue_condition(
                 ps.join(",")
             ))
         }
-        Queue::ToHandle => open_with(q, "action"),
-        Queue::ForInformation => open_with(q, "information"),
-        Queue::ForOpinion => open_with(q, "opinion"),
-        Queue::Late => {
-            let m = mine(q)?;
-            let d = q.param(fmt_date(today));
-            Some(format!(
-                "EXISTS (SELECT 1 FROM assignments a WHERE a.administration_id = c.administration_id \
-                 AND a.correspondence_id = c.id AND a.state = 'open' AND a.purpose <> 'information' AND {m} \
-                 AND COALESCE(a.due_date, c.due_date) < {d})"
-            ))
-        }
+        // Unfinished mail is a small part of the records (the status index finds it); each is
+        // checked against the assignments its follower made.
         Queue::Followed => {
             let u = q.param(owner.user?.to_string());
             Some(format!(
-                "c.status NOT IN ('closed', 'closed_without_follow_up', 'answered', 'sent') AND EXISTS \
-                 (SELECT 1 FROM assignments a WHERE a.administration_id = c.administration_id \
-                 AND a.correspondence_id = c.id AND a.assigned_by = {u})"
+                "c.status IN ('registered', 'assigned', 'in_progress', 'returned', 'on_hold') AND EXISTS \
+                 (SELECT 1 FROM assignments a WHERE a.administration_id = $1 AND a.assigned_by = {u} \
+                 AND a.correspondence_id = c.id)"
             ))
         }
+        _ => None,
     }
 }
 
@@ -749,8 +787,10 @@ async fn apply_in(
     for a in &change.new_assignments {
         let aid = AssignmentId::new();
         sqlx::query(&format!(
-            "INSERT INTO assignments ({ASSIGNMENT_COLS}, administration_id) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,'open',NULL,$10,$11,NULL,$12)"
+            "INSERT INTO assignments ({ASSIGNMENT_COLS}, administration_id, confidential) VALUES \
+             ($1,$2,$3,$4,$5,$6,$7,$8,$9,'open',NULL,$10,$11,NULL,$12, \
+             (SELECT CASE WHEN confidentiality = 'confidential' THEN 1 ELSE 0 END FROM correspondences \
+              WHERE administration_id = $12 AND id = $2))"
         ))
         .bind(aid.to_string())
         .bind(&id)

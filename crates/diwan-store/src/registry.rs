@@ -157,6 +157,9 @@ pub struct ReadScope {
     pub entities: Vec<EntityId>,
 }
 
+/// Beyond this many matches, a full-text search's total is not counted exactly.
+pub const SEARCH_COUNT_CAP: i64 = 1000;
+
 /// Filters of the register view.
 #[derive(Debug, Clone, Default)]
 pub struct CorrespondenceFilter {
@@ -479,11 +482,27 @@ impl Tenant {
                     .collect();
                 parts.push(format!("register_id IN ({})", ps.join(",")));
             }
-            let mut via = Vec::new();
+            // Assignments give sight: to the reader by name, or to one of their entities (not
+            // for confidential mail). A full-text query already narrows the rows, so each is
+            // checked against its own assignments; otherwise the subqueries start from the
+            // assignments' indexes.
+            let correlated = filter.query.is_some();
+            let via = |cond: String| {
+                if correlated {
+                    format!(
+                        "EXISTS (SELECT 1 FROM assignments a WHERE a.administration_id = $1 \
+                         AND a.correspondence_id = correspondences.id AND {cond})"
+                    )
+                } else {
+                    format!(
+                        "id IN (SELECT a.correspondence_id FROM assignments a WHERE a.administration_id = $1 AND {cond})"
+                    )
+                }
+            };
             if scope.user.is_some() {
                 let p = q.param(user.clone());
                 parts.push(format!("created_by = {p}"));
-                via.push(format!("a.to_user_id = {p}"));
+                parts.push(via(format!("a.to_user_id = {p}")));
             }
             if !scope.entities.is_empty() {
                 let ps: Vec<String> = scope
@@ -491,16 +510,9 @@ impl Tenant {
                     .iter()
                     .map(|e| q.param(e.to_string()))
                     .collect();
-                via.push(format!(
-                    "(a.to_entity_id IN ({}) AND correspondences.confidentiality = 'normal')",
-                    ps.join(",")
-                ));
-            }
-            if !via.is_empty() {
                 parts.push(format!(
-                    "EXISTS (SELECT 1 FROM assignments a WHERE a.administration_id = correspondences.administration_id \
-                     AND a.correspondence_id = correspondences.id AND ({}))",
-                    via.join(" OR ")
+                    "(confidentiality = 'normal' AND {})",
+                    via(format!("a.to_entity_id IN ({})", ps.join(",")))
                 ));
             }
             if parts.is_empty() {
@@ -515,9 +527,8 @@ impl Tenant {
             if scope.user.is_some() {
                 let p = q.param(user);
                 q.and(format!(
-                    "(confidentiality = 'normal' OR created_by = {p} OR EXISTS (SELECT 1 FROM assignments a \
-                     WHERE a.administration_id = correspondences.administration_id \
-                     AND a.correspondence_id = correspondences.id AND a.to_user_id = {p}))"
+                    "(confidentiality = 'normal' OR created_by = {p} OR id IN (SELECT a.correspondence_id \
+                     FROM assignments a WHERE a.administration_id = $1 AND a.to_user_id = {p}))"
                 ));
             } else {
                 q.and("confidentiality = 'normal'".to_string());
@@ -576,7 +587,17 @@ impl Tenant {
                 "due_date <= {p} AND status NOT IN ('closed', 'closed_without_follow_up', 'answered', 'sent')"
             ));
         }
-        if let Some(query) = filter.query.as_deref() {
+        // A registration number (letters, digits, dashes and at least one slash) is looked up
+        // by the number itself.
+        let as_number = filter.query.as_deref().map(str::trim).filter(|t| {
+            t.contains('/')
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '-')
+        });
+        if let Some(n) = as_number {
+            let p = q.param(n.to_uppercase());
+            q.and(format!("number = {p}"));
+        } else if let Some(query) = filter.query.as_deref() {
             let words = diwan_core::search::query_words(query, 12);
             if words.is_empty() {
                 return Ok(Page {
@@ -601,7 +622,16 @@ impl Tenant {
             }
         }
         let where_sql = q.where_sql();
-        let count_sql = format!("SELECT COUNT(*) FROM correspondences WHERE {where_sql}");
+        // A full-text query can match a large part of a million records: its count stops at
+        // SEARCH_COUNT_CAP + 1 (the caller says "more than …").
+        let count_sql = if filter.query.is_some() {
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM correspondences WHERE {where_sql} LIMIT {}) s",
+                SEARCH_COUNT_CAP + 1
+            )
+        } else {
+            format!("SELECT COUNT(*) FROM correspondences WHERE {where_sql}")
+        };
         let total: i64 = q
             .bind(sqlx::query(&count_sql))
             .fetch_one(self.store.read())

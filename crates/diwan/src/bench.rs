@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// SQLite `synchronous=FULL` (durable on power loss; the default) or NORMAL.
     #[arg(long)]
     sqlite_normal: bool,
+    /// Instead of the write benchmarks: load this many synthetic correspondences (assigned
+    /// across the ministry's entities) and time the work-queue and search requests on them.
+    #[arg(long, default_value_t = 0)]
+    corpus: u64,
 }
 
 struct Server {
@@ -99,6 +103,9 @@ async fn start(args: &BenchArgs) -> Result<Server> {
     if !demo.status.success() {
         bail!("demo failed: {}", String::from_utf8_lossy(&demo.stderr));
     }
+    if args.corpus > 0 {
+        fill_corpus(dir.path(), args).await?;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -162,6 +169,152 @@ async fn register(c: &reqwest::Client, base: &str, token: &str, body: Vec<u8>) -
     Ok(r.json().await?)
 }
 
+/// Loads the synthetic corpus into the demo database, in process, before the server starts.
+async fn fill_corpus(dir: &Path, args: &BenchArgs) -> Result<()> {
+    let mut overrides = vec![("data_dir", dir.display().to_string())];
+    if let Some(u) = &args.database_url {
+        overrides.push(("database_url", u.clone()));
+    }
+    let config = diwan_app::config::Config::load(None, &overrides)?;
+    let app = diwan_app::App::open(config).await?;
+    let admin = app.store.administration_by_code("MTNRA").await?;
+    let tenant = app.store.tenant(admin.id);
+    let office = tenant.entity_by_code("BO-CENTRAL").await?;
+    let register = tenant
+        .register_of(office.id, diwan_core::numbering::Direction::Incoming)
+        .await?;
+    let mut entities = Vec::new();
+    for code in ["DSI", "DSI-DEV", "DSI-DEV-SA", "DRH", "DR-RSK", "DP-KEN"] {
+        entities.push(tenant.entity_by_code(code).await?.id);
+    }
+    let spec = diwan_store::synthetic::SyntheticSpec {
+        rows: args.corpus,
+        register: register.id,
+        entities,
+        year: 2019,
+        today: app.today(),
+    };
+    let started = Instant::now();
+    tenant
+        .fill_synthetic(&spec, |n| {
+            if n % 100_000 == 0 || n == args.corpus {
+                eprintln!(
+                    "  {n} correspondences loaded ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        })
+        .await?;
+    app.store.close().await;
+    Ok(())
+}
+
+/// Times the work queues and full-text search on the loaded corpus.
+async fn corpus_bench(args: &BenchArgs, engine: &str) -> Result<()> {
+    eprintln!(
+        "loading {} synthetic correspondences on {engine}…",
+        args.corpus
+    );
+    let server = start(args).await?;
+    let base = server.base.clone();
+    let c = reqwest::Client::new();
+    let mut tokens = std::collections::HashMap::new();
+    for login in ["bo@mtnra", "chef.dsi@mtnra", "agent.sa@mtnra"] {
+        let pw = password(server._dir.path(), login)?;
+        let v: Value = c
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"login": login, "password": pw}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        tokens.insert(login, v["token"].as_str().context("token")?.to_string());
+    }
+    let cases: &[(&str, &str, String)] = &[
+        (
+            "queue to handle, head of directorate (count + first page)",
+            "chef.dsi@mtnra",
+            "/api/v1/queues/to_handle?per_page=25".into(),
+        ),
+        (
+            "queue to handle, agent (count + first page)",
+            "agent.sa@mtnra",
+            "/api/v1/queues/to_handle?per_page=25".into(),
+        ),
+        (
+            "queue late, head of directorate",
+            "chef.dsi@mtnra",
+            "/api/v1/queues/late?per_page=25".into(),
+        ),
+        (
+            "all six queue counts, head of directorate",
+            "chef.dsi@mtnra",
+            "/api/v1/queues".into(),
+        ),
+        (
+            "search two rare words (a person)",
+            "bo@mtnra",
+            "/api/v1/search?q=Zineb%20Kettani&per_page=25".into(),
+        ),
+        (
+            "search subject + place",
+            "bo@mtnra",
+            "/api/v1/search?q=certificat%20fes&per_page=25".into(),
+        ),
+        (
+            "search Arabic words",
+            "bo@mtnra",
+            "/api/v1/search?q=%D8%B1%D8%AE%D8%B5%D9%87%20%D8%B7%D9%84%D8%A8&per_page=25".into(),
+        ),
+        (
+            "search a number",
+            "bo@mtnra",
+            "/api/v1/search?q=SYN%2FA%2F2019%2F0424242&per_page=25".into(),
+        ),
+        (
+            "search a common word",
+            "bo@mtnra",
+            "/api/v1/search?q=demande&per_page=25".into(),
+        ),
+        (
+            "search as head of directorate (visibility filter)",
+            "chef.dsi@mtnra",
+            "/api/v1/search?q=reclamation%20rabat&per_page=25".into(),
+        ),
+    ];
+    for (what, login, path) in cases {
+        let token = &tokens[login];
+        let mut lat = Vec::new();
+        let mut total = 0;
+        for i in 0..60 {
+            let t = Instant::now();
+            let r = c
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("{path}: {}", r.status());
+            }
+            let v: Value = r.json().await?;
+            if i >= 10 {
+                lat.push(t.elapsed());
+            }
+            total = v["total"]
+                .as_i64()
+                .unwrap_or(v["items"].as_array().map(|a| a.len() as i64).unwrap_or(0));
+        }
+        lat.sort();
+        println!(
+            "{what} ({engine}, {} records): {total} found; p50 {:.1} ms, p95 {:.1} ms",
+            args.corpus,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.95)
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: BenchArgs) -> Result<()> {
     let engine = if args
         .database_url
@@ -172,6 +325,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     } else {
         "sqlite"
     };
+    if args.corpus > 0 {
+        return corpus_bench(&args, engine).await;
+    }
     eprintln!("starting a demo server on {engine}…");
     let server = start(&args).await?;
     let base = server.base.clone();

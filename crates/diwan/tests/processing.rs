@@ -842,6 +842,67 @@ fn day(db_env: &[(String, String)]) {
     let (code, _) = api.get("bo@mtnra", "/api/v1/search?q=");
     assert_eq!(code, 422);
 
+    // The register's year as CSV, for the registry office only; the dashboard's figures.
+    let (_, regs) = api.get("bo@mtnra", "/api/v1/registers");
+    let incoming = regs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["entity_id"] == org.id("BO-CENTRAL") && r["direction"] == "incoming")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csv_path = format!(
+        "/api/v1/registers/{incoming}/export.csv?year={}",
+        today.year()
+    );
+    let r = api
+        .client
+        .get(s.url(&csv_path))
+        .bearer_auth(api.tok("bo@mtnra"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = r.text().unwrap();
+    assert!(csv.lines().count() > N, "{} lines", csv.lines().count());
+    assert!(csv.contains(&letters[0].number));
+    assert!(
+        csv.contains("Direction des systèmes d'information"),
+        "handling entity column"
+    );
+    let (code, _) = api.get("agent.sa@mtnra", &csv_path);
+    assert_eq!(code, 403);
+    let (code, dash) = api.get("chef.dsi@mtnra", "/api/v1/dashboard?days=30");
+    assert_eq!(code, 200, "{dash}");
+    let this_month = dash["months"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        this_month["incoming"].as_i64().unwrap() >= N as i64,
+        "{this_month}"
+    );
+    let dev = dash["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entity"] == org.id("DSI-DEV"))
+        .unwrap()
+        .clone();
+    assert_eq!(dev["open"], 25, "returned and at the division: {dev}");
+    assert!(
+        dash["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["entity"] != org.id("DP-KEN")),
+        "a head sees only the entities under him"
+    );
+    let (code, _) = api.get("agent.sa@mtnra", "/api/v1/dashboard");
+    assert_eq!(code, 403);
+
     // Nobody ever sees a correspondence they are not entitled to: every user × every letter,
     // one by one and through the register view.
     let logins: Vec<String> = org.users.keys().cloned().collect();

@@ -48,6 +48,9 @@ CREATE TABLE assignments (
     state             TEXT NOT NULL,
     outcome           TEXT,
     assigned_by       TEXT,
+    -- Copied from the correspondence (which never changes it), so that queues are counted
+    -- from this table's indexes alone.
+    confidential      INTEGER NOT NULL DEFAULT 0,
     created_at        INTEGER NOT NULL,
     closed_at         INTEGER,
     UNIQUE (administration_id, id),
@@ -57,9 +60,14 @@ CREATE TABLE assignments (
     FOREIGN KEY (administration_id, parent_id) REFERENCES assignments (administration_id, id)
 );
 CREATE INDEX assignments_correspondence ON assignments (administration_id, correspondence_id);
-CREATE INDEX assignments_entity ON assignments (administration_id, to_entity_id, state);
-CREATE INDEX assignments_user ON assignments (administration_id, to_user_id, state);
+-- Covering indexes of the work queues: an entity's or a person's open assignments of one purpose,
+-- soonest deadline first.
+CREATE INDEX assignments_entity ON assignments (administration_id, to_entity_id, state, purpose, confidential, due_date, correspondence_id);
+CREATE INDEX assignments_user ON assignments (administration_id, to_user_id, state, purpose, due_date, correspondence_id);
 CREATE INDEX assignments_due ON assignments (state, due_date);
+CREATE INDEX assignments_by ON assignments (administration_id, assigned_by, correspondence_id);
+-- A registration number typed in the search box is looked up directly.
+CREATE INDEX correspondences_number ON correspondences (administration_id, number);
 
 -- Notes on a correspondence; restricted ones are seen only in the author's entity.
 CREATE TABLE notes (

@@ -60,6 +60,11 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications", get(processing::notifications))
         .route("/notifications/read", post(processing::notifications_read))
         .route("/reminders/run", post(processing::run_reminders))
+        .route(
+            "/registers/{id}/export.csv",
+            get(processing::export_register),
+        )
+        .route("/dashboard", get(processing::dashboard))
         .route("/deadline-rules", get(deadlines::list))
         .route(
             "/deadline-rules/{code}",

@@ -237,7 +237,13 @@ pub async fn search(
                     "direction": c.direction, "party_name": c.party_name, "due_date": c.due_date.map(|d| d.to_string()) })
         })
         .collect();
-    Ok(Json(json!({ "items": items, "total": page.total })))
+    let cap = diwan_store::registry::SEARCH_COUNT_CAP;
+    Ok(Json(json!({
+        "items": items,
+        "total": page.total.min(cap),
+        // More than `total` match: refine the query.
+        "total_exact": page.total <= cap,
+    })))
 }
 
 /// `GET /api/v1/notifications`.
@@ -290,4 +296,64 @@ pub async fn run_reminders(
     Ok(Json(
         json!({ "as_of": day.to_string(), "before": r.before, "late": r.late, "escalated": r.escalated }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    pub year: Option<i32>,
+}
+
+/// `GET /api/v1/registers/{id}/export.csv?year=YYYY`: the register's year as CSV.
+pub async fn export_register(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let register: diwan_core::RegisterId = path_id(&id, "register")?;
+    let year = q.year.unwrap_or_else(|| st.app.today().year());
+    let csv = st.app.register_csv(&who, register, year).await?;
+    Ok(csv_response(csv, &format!("registre-{year}.csv")))
+}
+
+/// A CSV download.
+pub fn csv_response(csv: Vec<u8>, name: &str) -> axum::response::Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardQuery {
+    pub days: Option<i64>,
+}
+
+/// `GET /api/v1/dashboard?days=90`: volumes per month and the load of each entity.
+pub async fn dashboard(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    ApiQuery(q): ApiQuery<DashboardQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let days = q.days.unwrap_or(90);
+    if !(1..=3660).contains(&days) {
+        return Err(ApiError(AppError::field("days", "between 1 and 3660")));
+    }
+    let d = st.app.dashboard(&who, days).await?;
+    Ok(Json(json!({
+        "months": d.months,
+        "entities": d.entities.iter().map(|(name, l)| json!({
+            "entity": l.entity_id, "name": name, "open": l.open, "late": l.late,
+            "finished": l.finished, "average_days": l.average_days,
+        })).collect::<Vec<_>>(),
+    })))
 }

@@ -41,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/courriers/{id}", get(registry::show))
         .route("/courriers/{id}/actions", post(work::action))
         .route("/corbeilles", get(work::queues))
+        .route("/registre/export.csv", get(work::export))
+        .route("/tableau-de-bord", get(work::dashboard))
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/portail", get(portal::directory))
         .route(

@@ -19,6 +19,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("new.html", include_str!("../../templates/new.html")),
     ("queues.html", include_str!("../../templates/queues.html")),
     (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
+    (
         "correspondence.html",
         include_str!("../../templates/correspondence.html"),
     ),
@@ -157,9 +161,11 @@ mod tests {
             "own_open": [{"id": "a", "purpose": "opinion"}, {"id": "b", "purpose": "information"}],
             "notes": [{"body": "n", "by": "B", "at": "t", "restricted": true}],
             "replies": [{"id": "r", "number": "N", "subject": "S", "status": "sent", "at": "t"}],
-            "in_reply_to": {"id": "i", "number": "N"}, "entities": [{"id": "e", "name": "E", "level": "central"}],
+            "in_reply_to": {"id": "i", "number": "N"}, "entities": [{"id": "e", "name": "E", "level": "central", "open": 2, "late": 1, "finished": 3, "average": "4.5"}],
             "next_statuses": ["in_progress", "closed"], "writer": true, "notice": "assigned",
             "counts": [{"name": "to_handle", "count": 2}, {"name": "late", "count": 1}], "current": "to_handle", "q": "x",
+            "months": [{"month": "2026-11", "incoming": 3, "outgoing": 1, "internal": 0}], "more": true,
+            "volumes_svg": "<svg></svg>", "load_svg": "<svg></svg>",
             "a": {"code": "X", "fr": "a", "ar": "b", "zgh": "ⵣ"}, "offices": [{"code": "o", "fr": "a", "ar": "b"}, {"code": "p", "fr": "a", "ar": "b"}],
             "challenge": true, "max_mb": 100, "number": "N", "code": "C", "registered": "r", "due": "d",
             "pdf": "/p", "json": "/j", "email": "a@b.c",

@@ -112,14 +112,21 @@ pub async fn queues(
             })
         })
         .collect();
-    let pages = ((data.total + per_page - 1) / per_page).max(1);
+    let cap = diwan_store::registry::SEARCH_COUNT_CAP;
+    let more = search.is_some() && data.total > cap;
+    let total = if search.is_some() {
+        data.total.min(cap)
+    } else {
+        data.total
+    };
+    let pages = ((total + per_page - 1) / per_page).max(1);
     let base = page_ctx(lang, Some(&user), "/corbeilles");
     render(
         &st,
         "queues.html",
         context! {
             counts => counts, current => current.map(|q| q.as_str()), q => search,
-            items => items, total => data.total, page => page, pages => pages, ..base
+            items => items, total => total, more => more, page => page, pages => pages, ..base
         },
     )
 }
@@ -318,4 +325,60 @@ pub async fn action(
             r
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportForm {
+    register: Option<String>,
+    year: Option<String>,
+}
+
+/// `GET /registre/export.csv?register=…&year=…`.
+pub async fn export(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Query(q): Query<ExportForm>,
+) -> Response {
+    let register = match filled(&q.register).map(|r| r.parse::<diwan_core::RegisterId>()) {
+        Some(Ok(r)) => r,
+        _ => {
+            return error_page(
+                &st,
+                lang,
+                Some(&user),
+                &AppError::field("register", lang.t("dash.choose_register")),
+            )
+        }
+    };
+    let year = filled(&q.year)
+        .and_then(|y| y.parse().ok())
+        .unwrap_or_else(|| st.app.today().year());
+    match st.app.register_csv(&user.principal, register, year).await {
+        Ok(csv) => crate::api::processing::csv_response(csv, &format!("registre-{year}.csv")),
+        Err(e) => error_page(&st, lang, Some(&user), &e),
+    }
+}
+
+/// `GET /tableau-de-bord`.
+pub async fn dashboard(State(st): State<AppState>, lang: Lang, user: WebUser) -> Response {
+    let d = match st.app.dashboard(&user.principal, 90).await {
+        Ok(d) => d,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
+    };
+    let base = page_ctx(lang, Some(&user), "/tableau-de-bord");
+    render(
+        &st,
+        "dashboard.html",
+        context! {
+            months => d.months,
+            entities => d.entities.iter().map(|(name, l)| json!({
+                "name": name, "open": l.open, "late": l.late, "finished": l.finished,
+                "average": l.average_days.map(|a| format!("{a:.1}")),
+            })).collect::<Vec<_>>(),
+            volumes_svg => minijinja::Value::from_safe_string(d.volumes_svg),
+            load_svg => minijinja::Value::from_safe_string(d.load_svg),
+            ..base
+        },
+    )
 }

@@ -340,6 +340,29 @@ await test("the head of division answers it; full-text search finds it without a
   assert.match(await page.textContent("main"), new RegExp(registered.number.replace(/\//g, "\\/")));
 });
 
+await test("dashboard: charts and tables; the register's year downloads as CSV", async (page) => {
+  await signIn(page, "chef.dsi@mtnra", "/tableau-de-bord");
+  assert.equal(await page.locator("svg.chart").count(), 2);
+  assert.ok((await page.locator("svg.chart rect").count()) > 0, "bars are drawn");
+  assert.match(await page.textContent("#loads"), /Division du développement/);
+  await checkNoOverflow(page);
+  await page.context().clearCookies();
+  await signIn(page, "bo@mtnra", "/registre");
+  const regs = await page.$$eval("select[name=register] option", (os) => os.filter((o) => o.text.includes("arrivée")).map((o) => o.value));
+  let found = false;
+  for (const reg of regs) {
+    await page.goto(BASE + `/registre?register=${reg}`);
+    const href = await page.getAttribute("#export-csv", "href");
+    const csv = await page.request.get(BASE + href);
+    if (csv.status() !== 200) continue;
+    assert.match(csv.headers()["content-type"], /text\/csv/);
+    const text = await csv.text();
+    assert.match(text, /^\ufeff?number,registered_at/);
+    if (text.includes(registered.number)) found = true;
+  }
+  assert.ok(found, "the letter registered earlier is in its register's export");
+});
+
 await test("queues in Arabic on a phone: right to left, no horizontal scrolling", async (page) => {
   await page.goto(BASE + "/lang/ar?next=/login");
   await signIn(page, "chef.dsi@mtnra", "/corbeilles");

@@ -563,7 +563,8 @@ impl App {
         let admin = self.store.administration(found.administration_id).await?;
         let tenant = self.store.tenant(admin.id);
         let c = tenant.correspondence(found.correspondence_id).await?;
-        let (handling, outcome) = tenant.handling(c.id).await?;
+        let state = tenant.processing_state(c.id).await?;
+        let (handling, outcome) = (state.handling_entity, state.outcome);
         let service = match handling {
             Some(e) => {
                 let e = tenant.entity(e).await?;

@@ -568,7 +568,7 @@ impl App {
         change.status = Some(next);
         let handler = st.holding.is_some();
         let open: Vec<&Assignment> = assignments.iter().filter(|a| a.state.is_open()).collect();
-        let (handling_entity, _) = tenant.handling(id).await?;
+        let handling_entity = tenant.processing_state(id).await?.handling_entity;
         match next {
             Status::InProgress => {
                 let reopening = matches!(

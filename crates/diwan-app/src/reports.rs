@@ -156,7 +156,7 @@ impl App {
                 )
                 .await?;
             for c in &page.items {
-                let (handling, _) = tenant.handling(c.id).await?;
+                let handling = tenant.processing_state(c.id).await?.handling_entity;
                 let handling = handling
                     .and_then(|h| entities.iter().find(|e| e.id == h))
                     .map(|e| e.names.fr.clone())

@@ -372,6 +372,14 @@ pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f
     }
 }
 
+/// Fails when the vendored fonts cannot be loaded (nothing could be drawn).
+pub fn check_fonts() -> crate::Result<()> {
+    if shape("x", Style::new(10.0), Direction::Ltr).runs.is_empty() {
+        return Err(crate::PdfError::Fonts);
+    }
+    Ok(())
+}
+
 /// Draws wrapped lines from `y` (first baseline) down; returns the y after the last line.
 pub fn draw_paragraph(
     surface: &mut Surface<'_>,

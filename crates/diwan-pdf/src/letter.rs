@@ -45,12 +45,7 @@ fn direction_of(text: &str) -> Direction {
 
 /// Renders the letter PDF.
 pub fn render(d: &LetterData) -> Result<Vec<u8>> {
-    if layout::shape("x", Style::new(10.0), Direction::Ltr)
-        .runs
-        .is_empty()
-    {
-        return Err(PdfError::Fonts);
-    }
+    layout::check_fonts()?;
     let mut doc = Document::new();
     let size = PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()))?;
     let text_w = W - 2.0 * M;

@@ -164,12 +164,7 @@ fn direction_of(text: &str) -> Direction {
 
 /// Renders the receipt PDF (unsealed).
 pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
-    if layout::shape("x", Style::new(10.0), Direction::Ltr)
-        .runs
-        .is_empty()
-    {
-        return Err(PdfError::Fonts);
-    }
+    layout::check_fonts()?;
     // Content streams are small; compressing them costs more time than it saves bytes.
     let mut doc = Document::new_with(krilla::SerializeSettings {
         compress_content_streams: false,

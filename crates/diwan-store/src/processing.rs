@@ -146,6 +146,17 @@ impl Change {
     }
 }
 
+/// Where a correspondence is in its processing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessingState {
+    /// The entity handling it now (its open "action" assignment).
+    pub handling_entity: Option<EntityId>,
+    /// How it was settled (closing) or why it needs no follow-up.
+    pub outcome: Option<String>,
+    /// The correspondence it answers (replies).
+    pub in_reply_to: Option<CorrespondenceId>,
+}
+
 /// What [`Tenant::apply`] created.
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
@@ -304,36 +315,23 @@ impl Tenant {
         rows.iter().map(corr_from_row).collect()
     }
 
-    /// The correspondence a reply answers.
-    pub async fn in_reply_to(&self, id: CorrespondenceId) -> Result<Option<CorrespondenceId>> {
+    /// Where a correspondence is in its processing: who handles it, how it was settled, what
+    /// it answers.
+    pub async fn processing_state(&self, id: CorrespondenceId) -> Result<ProcessingState> {
         let row = sqlx::query(
-            "SELECT in_reply_to FROM correspondences WHERE administration_id = $1 AND id = $2",
+            "SELECT handling_entity_id, outcome, in_reply_to FROM correspondences \
+             WHERE administration_id = $1 AND id = $2",
         )
         .bind(self.admin_str())
         .bind(id.to_string())
         .fetch_optional(self.store.read())
         .await?
         .ok_or(StoreError::NotFound("correspondence"))?;
-        r_opt_corr(&row)
-    }
-
-    /// The entity handling a correspondence now, and its outcome.
-    pub async fn handling(
-        &self,
-        id: CorrespondenceId,
-    ) -> Result<(Option<EntityId>, Option<String>)> {
-        let row = sqlx::query(
-            "SELECT handling_entity_id, outcome FROM correspondences WHERE administration_id = $1 AND id = $2",
-        )
-        .bind(self.admin_str())
-        .bind(id.to_string())
-        .fetch_optional(self.store.read())
-        .await?
-        .ok_or(StoreError::NotFound("correspondence"))?;
-        Ok((
-            opt_id(&row, "handling_entity_id", "entity")?,
-            row.try_get("outcome")?,
-        ))
+        Ok(ProcessingState {
+            handling_entity: opt_id(&row, "handling_entity_id", "entity")?,
+            outcome: row.try_get("outcome")?,
+            in_reply_to: opt_id(&row, "in_reply_to", "correspondence")?,
+        })
     }
 
     /// Writes a change decided by the application, atomically.
@@ -580,10 +578,6 @@ impl Tenant {
         tx.commit().await?;
         Ok(true)
     }
-}
-
-fn r_opt_corr(row: &AnyRow) -> Result<Option<CorrespondenceId>> {
-    opt_id(row, "in_reply_to", "correspondence")
 }
 
 /// For the queues made of open assignments: `Some(None)` when the owner can have none, else

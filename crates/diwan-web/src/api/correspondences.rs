@@ -175,11 +175,11 @@ pub async fn get_one(
     let docs = tenant.documents(c.id).await?;
     let mut v = json!(c);
     v["documents"] = docs.iter().map(|d| document_json(&c, d)).collect();
-    let (handling, outcome) = tenant.handling(c.id).await?;
-    v["handling_entity"] = json!(handling);
-    v["outcome"] = json!(outcome);
+    let state = tenant.processing_state(c.id).await?;
+    v["handling_entity"] = json!(state.handling_entity);
+    v["outcome"] = json!(state.outcome);
     v["assignments"] = json!(tenant.assignments(c.id).await?);
-    v["in_reply_to"] = json!(tenant.in_reply_to(c.id).await?);
+    v["in_reply_to"] = json!(state.in_reply_to);
     v["replies"] = tenant
         .replies(c.id)
         .await?
@@ -287,14 +287,7 @@ impl ListQuery {
                     .map_err(|m| AppError::field(field, m)),
             }
         };
-        let per_page = self.per_page.unwrap_or(50);
-        if !(1..=500).contains(&per_page) {
-            return Err(AppError::field("per_page", "must be between 1 and 500"));
-        }
-        let page = self.page.unwrap_or(1);
-        if page < 1 {
-            return Err(AppError::field("page", "starts at 1"));
-        }
+        let (per_page, offset) = super::processing::paging(self.page, self.per_page)?;
         Ok(CorrespondenceFilter {
             register: self.register,
             direction: self.direction,
@@ -307,7 +300,7 @@ impl ListQuery {
             handling_entity: None,
             due_before: None,
             limit: per_page,
-            offset: (page - 1) * per_page,
+            offset,
         })
     }
 }

@@ -128,7 +128,8 @@ pub struct QueueQuery {
     pub per_page: Option<i64>,
 }
 
-fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), AppError> {
+/// Page size and offset from `page` (from 1) and `per_page` (1 to 500, default 50).
+pub fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), AppError> {
     let per_page = per_page.unwrap_or(50);
     if !(1..=500).contains(&per_page) {
         return Err(AppError::field("per_page", "must be between 1 and 500"));

@@ -532,11 +532,12 @@ pub async fn show_page(
         .await
         .unwrap_or_default();
     let replies = tenant.replies(c.id).await.unwrap_or_default();
-    let in_reply_to = match tenant.in_reply_to(c.id).await.ok().flatten() {
+    let state = tenant.processing_state(c.id).await.unwrap_or_default();
+    let in_reply_to = match state.in_reply_to {
         Some(r) => tenant.correspondence(r).await.ok(),
         None => None,
     };
-    let (handling, outcome) = tenant.handling(c.id).await.unwrap_or((None, None));
+    let (handling, outcome) = (state.handling_entity, state.outcome.clone());
     let user_name = |id: Option<diwan_core::UserId>| -> Option<String> {
         let id = id?;
         users

@@ -4,7 +4,7 @@
 //! signature block. Long bodies continue on further pages.
 
 use crate::layout::{self, Align, Direction, Style};
-use crate::receipt::rect;
+use crate::receipt::{direction_of, rect};
 use crate::{PdfError, Result};
 use krilla::metadata::Metadata;
 use krilla::page::PageSettings;
@@ -34,13 +34,6 @@ pub struct LetterData {
     pub body: String,
     /// Who signs, e.g. "Le Chef de la Division des affaires juridiques".
     pub signer: String,
-}
-
-fn direction_of(text: &str) -> Direction {
-    match text.chars().find(|c| c.is_alphabetic()) {
-        Some(c) if ('\u{0600}'..='\u{06FF}').contains(&c) => Direction::Rtl,
-        _ => Direction::Ltr,
-    }
 }
 
 /// Renders the letter PDF.

@@ -155,7 +155,8 @@ fn fact(s: &mut Surface<'_>, y: f32, fr: &str, ar: &str, values: &[(&str, Direct
     bottom + 4.0
 }
 
-fn direction_of(text: &str) -> Direction {
+/// Right to left when the first letter is Arabic.
+pub(crate) fn direction_of(text: &str) -> Direction {
     match text.chars().find(|c| c.is_alphabetic()) {
         Some(c) if ('\u{0600}'..='\u{06FF}').contains(&c) => Direction::Rtl,
         _ => Direction::Ltr,

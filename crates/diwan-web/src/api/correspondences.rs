@@ -261,6 +261,16 @@ pub async fn document_response(
         .into_response())
 }
 
+/// An optional `YYYY-MM-DD` query parameter; a malformed one is an error on `field`.
+pub fn optional_day(v: &Option<String>, field: &str) -> Result<Option<time::Date>, AppError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => opt_date::parse(s)
+            .map(Some)
+            .map_err(|m| AppError::field(field, m)),
+    }
+}
+
 /// Filters of `GET /api/v1/correspondences`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,14 +289,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// The store filter; dates are checked here so that a bad one gets a precise error.
     pub fn filter(&self) -> Result<CorrespondenceFilter, AppError> {
-        let date = |v: &Option<String>, field: &str| -> Result<_, AppError> {
-            match v.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(s) => opt_date::parse(s)
-                    .map(Some)
-                    .map_err(|m| AppError::field(field, m)),
-            }
-        };
+        let date = optional_day;
         let (per_page, offset) = super::processing::paging(self.page, self.per_page)?;
         Ok(CorrespondenceFilter {
             register: self.register,

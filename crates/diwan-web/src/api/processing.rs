@@ -205,14 +205,7 @@ pub async fn search(
     if text.chars().count() > 200 {
         return Err(ApiError(AppError::field("q", "at most 200 characters")));
     }
-    let date = |v: &Option<String>, field: &str| -> Result<_, AppError> {
-        match v.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(s) => opt_date::parse(s)
-                .map(Some)
-                .map_err(|m| AppError::field(field, m)),
-        }
-    };
+    let date = super::correspondences::optional_day;
     let (limit, offset) = paging(q.page, q.per_page)?;
     let filter = CorrespondenceFilter {
         direction: q.direction,

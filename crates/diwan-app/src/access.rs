@@ -92,23 +92,30 @@ impl Principal {
             .collect())
     }
 
+    /// The entities the user heads and every entity below them.
+    pub async fn headed_entities(&self, tenant: &Tenant) -> Result<Vec<EntityId>, AppError> {
+        let mut out: Vec<EntityId> = self.entities_with(Role::Head).collect();
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let all = tenant.entities().await?;
+        let mut frontier = out.clone();
+        while let Some(e) = frontier.pop() {
+            for child in all.iter().filter(|c| c.parent == Some(e)) {
+                if !out.contains(&child.id) {
+                    out.push(child.id);
+                    frontier.push(child.id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The entities whose assignments are the user's: those they belong to, and for a head
     /// every entity below theirs.
     pub async fn assignment_entities(&self, tenant: &Tenant) -> Result<Vec<EntityId>, AppError> {
         let mut out: Vec<EntityId> = self.memberships.iter().map(|m| m.entity_id).collect();
-        let heads: Vec<EntityId> = self.entities_with(Role::Head).collect();
-        if !heads.is_empty() {
-            let all = tenant.entities().await?;
-            let mut frontier = heads;
-            while let Some(e) = frontier.pop() {
-                for child in all.iter().filter(|c| c.parent == Some(e)) {
-                    if !out.contains(&child.id) {
-                        out.push(child.id);
-                        frontier.push(child.id);
-                    }
-                }
-            }
-        }
+        out.extend(self.headed_entities(tenant).await?);
         out.sort();
         out.dedup();
         Ok(out)
@@ -116,24 +123,7 @@ impl Principal {
 
     /// Whether the user heads `entity` or an entity above it.
     pub async fn heads(&self, tenant: &Tenant, entity: EntityId) -> Result<bool, AppError> {
-        let heads: Vec<EntityId> = self.entities_with(Role::Head).collect();
-        if heads.is_empty() {
-            return Ok(false);
-        }
-        let all = tenant.entities().await?;
-        let mut cur = Some(entity);
-        let mut guard = 0;
-        while let Some(e) = cur {
-            if heads.contains(&e) {
-                return Ok(true);
-            }
-            cur = all.iter().find(|x| x.id == e).and_then(|x| x.parent);
-            guard += 1;
-            if guard > 64 {
-                break;
-            }
-        }
-        Ok(false)
+        Ok(self.headed_entities(tenant).await?.contains(&entity))
     }
 
     /// Who owns the user's work queues.

@@ -205,25 +205,26 @@ impl App {
         let register = tenant.register(c.register_id).await?;
         let registry = who.can_register_in(&register);
         let mine = who.assignment_entities(tenant).await?;
+        let headed = who.headed_entities(tenant).await?;
         // An assignment is the actor's when it names them, or names nobody and goes to one of
         // their entities; a head also acts on what was given to someone of an entity they head.
-        let mut own_open: Vec<Assignment> = Vec::new();
-        for a in assignments.iter().filter(|a| a.state.is_open()) {
-            let own = a.to_user_id == Some(who.id())
-                || (mine.contains(&a.to_entity_id)
-                    && (a.to_user_id.is_none() || who.heads(tenant, a.to_entity_id).await?));
-            if own {
-                own_open.push(a.clone());
-            }
-        }
+        let own_open: Vec<Assignment> = assignments
+            .iter()
+            .filter(|a| {
+                a.state.is_open()
+                    && (a.to_user_id == Some(who.id())
+                        || (mine.contains(&a.to_entity_id)
+                            && (a.to_user_id.is_none() || headed.contains(&a.to_entity_id))))
+            })
+            .cloned()
+            .collect();
         let holding = own_open
             .iter()
             .find(|a| a.purpose == Purpose::Action)
             .cloned();
-        let head_of_holding = match &holding {
-            Some(h) => who.heads(tenant, h.to_entity_id).await?,
-            None => false,
-        };
+        let head_of_holding = holding
+            .as_ref()
+            .is_some_and(|h| headed.contains(&h.to_entity_id));
         Ok(Standing {
             registry,
             holding,

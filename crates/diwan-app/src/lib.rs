@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod archive;
 pub mod config;
 pub mod context;
 pub mod deadlines;

@@ -136,7 +136,7 @@ pub fn mail_merge(template: &str, fields: &[(&'static str, String)]) -> Result<S
     Ok(out)
 }
 
-fn fmt_day(d: Date) -> String {
+pub(crate) fn fmt_day(d: Date) -> String {
     format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
 }
 

@@ -1,13 +1,21 @@
-//! Exports and dashboards: a register's year as CSV, volumes per month and the load of each
-//! entity, drawn as server-rendered SVG bar charts (no script, no external asset).
+//! Exports and dashboards: a register's year as CSV and as a printed register book (PDF),
+//! volumes per month and the load of each entity, drawn as server-rendered SVG bar charts (no
+//! script, no external asset).
 
 use crate::access::Principal;
 use crate::error::AppError;
+use crate::processing::fmt_day;
 use crate::App;
+use diwan_core::numbering::Direction;
 use diwan_core::org::Role;
-use diwan_core::RegisterId;
-use diwan_store::registry::CorrespondenceFilter;
+use diwan_core::{CorrespondenceId, EntityId, RegisterId};
+use diwan_pdf::register::{Kind, RegisterData, RegisterRow};
+use diwan_store::org::{Entity, Register};
+use diwan_store::processing::ProcessingState;
+use diwan_store::registry::{Correspondence, CorrespondenceFilter, ListOrder, ReadScope};
 use diwan_store::stats::{EntityLoad, MonthVolume};
+use diwan_store::Tenant;
+use std::collections::HashMap;
 
 /// One CSV field, quoted when needed (RFC 4180), with spreadsheet formulas defused.
 fn csv_field(out: &mut String, v: &str) {
@@ -105,25 +113,130 @@ fn bar_chart(title: &str, labels: &[String], series: &[(&str, Vec<i64>)]) -> Str
     svg
 }
 
+/// Rows read from the store per query when walking a register's year.
+const YEAR_PAGE: i64 = 500;
+
+/// Who may walk a register's year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum YearUse {
+    /// Listings (CSV, the printed register): the registry office, administrators, the auditor.
+    Listing,
+    /// Archive packages: the registry office and administrators.
+    Archive,
+}
+
+/// One correspondence of a register's year and where it stands in its processing.
+#[derive(Debug, Clone)]
+pub struct YearEntry {
+    pub c: Correspondence,
+    pub state: ProcessingState,
+}
+
+/// A register's year, read in number order a page at a time, with only what the reader may
+/// see. Each page is two queries (the records, then their processing states), whatever its
+/// position in the year; entities are loaded once.
+pub struct RegisterYear {
+    pub(crate) tenant: Tenant,
+    scope: ReadScope,
+    pub register: Register,
+    pub year: i32,
+    entities: HashMap<EntityId, Entity>,
+    after: Option<i64>,
+    done: bool,
+}
+
+impl RegisterYear {
+    /// The next page of the year in number order; empty at the end.
+    pub async fn next_page(&mut self) -> Result<Vec<YearEntry>, AppError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let page = self
+            .tenant
+            .correspondences(
+                &self.scope,
+                &CorrespondenceFilter {
+                    register: Some(self.register.id),
+                    year: Some(self.year),
+                    order: ListOrder::Number { after: self.after },
+                    limit: YEAR_PAGE,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.done = (page.items.len() as i64) < YEAR_PAGE;
+        self.after = page.items.last().map(|c| c.seq).or(self.after);
+        let ids: Vec<CorrespondenceId> = page.items.iter().map(|c| c.id).collect();
+        let mut states = self.tenant.processing_states(&ids).await?;
+        Ok(page
+            .items
+            .into_iter()
+            .map(|c| {
+                let state = states.remove(&c.id).unwrap_or_default();
+                YearEntry { c, state }
+            })
+            .collect())
+    }
+
+    /// An entity of the administration.
+    pub fn entity(&self, id: Option<EntityId>) -> Option<&Entity> {
+        self.entities.get(&id?)
+    }
+}
+
 impl App {
-    /// A register's year as CSV (UTF-8 with a byte-order mark for spreadsheets), only with what
-    /// the caller may see.
+    /// Opens a register's year for an export, if the reader may make it.
+    pub(crate) async fn register_year(
+        &self,
+        who: &Principal,
+        register: RegisterId,
+        year: i32,
+        usage: YearUse,
+    ) -> Result<RegisterYear, AppError> {
+        let tenant = self.store.tenant(who.admin());
+        let reg = tenant.register(register).await?;
+        let allowed =
+            who.can_register_in(&reg) || (usage == YearUse::Listing && who.has_role(Role::Auditor));
+        if !allowed {
+            return Err(AppError::Forbidden(match usage {
+                YearUse::Listing => {
+                    "a register is exported by its registry office, an administrator or the auditor"
+                }
+                YearUse::Archive => {
+                    "archive packages are made by the registry office or an administrator"
+                }
+            }
+            .into()));
+        }
+        let scope = who.read_scope(&tenant).await?;
+        let entities = tenant
+            .entities()
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        Ok(RegisterYear {
+            tenant,
+            scope,
+            register: reg,
+            year,
+            entities,
+            after: None,
+            done: false,
+        })
+    }
+
+    /// A register's year as CSV (UTF-8 with a byte-order mark for spreadsheets), in number
+    /// order, only with what the caller may see.
     pub async fn register_csv(
         &self,
         who: &Principal,
         register: RegisterId,
         year: i32,
     ) -> Result<Vec<u8>, AppError> {
-        let tenant = self.store.tenant(who.admin());
-        let reg = tenant.register(register).await?;
-        if !(who.can_register_in(&reg) || who.has_role(Role::Auditor)) {
-            return Err(AppError::Forbidden(
-                "a register is exported by its registry office, an administrator or the auditor"
-                    .into(),
-            ));
-        }
-        let scope = who.read_scope(&tenant).await?;
-        let entities = tenant.entities().await?;
+        let mut book = self
+            .register_year(who, register, year, YearUse::Listing)
+            .await?;
         let mut out = String::from("\u{feff}");
         csv_row(
             &mut out,
@@ -141,25 +254,15 @@ impl App {
                 "external_ref",
             ],
         );
-        let mut offset = 0;
         loop {
-            let page = tenant
-                .correspondences(
-                    &scope,
-                    &CorrespondenceFilter {
-                        register: Some(register),
-                        year: Some(year),
-                        limit: 500,
-                        offset,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            for c in &page.items {
-                let handling = tenant.processing_state(c.id).await?.handling_entity;
-                let handling = handling
-                    .and_then(|h| entities.iter().find(|e| e.id == h))
-                    .map(|e| e.names.fr.clone())
+            let page = book.next_page().await?;
+            if page.is_empty() {
+                break;
+            }
+            for YearEntry { c, state } in &page {
+                let handling = book
+                    .entity(state.handling_entity)
+                    .map(|e| e.names.fr.as_str())
                     .unwrap_or_default();
                 let at = c
                     .registered_at
@@ -178,17 +281,81 @@ impl App {
                         c.priority.as_str(),
                         c.status.as_str(),
                         &c.due_date.map(|d| d.to_string()).unwrap_or_default(),
-                        &handling,
+                        handling,
                         c.external_ref.as_deref().unwrap_or(""),
                     ],
                 );
             }
-            offset += page.items.len() as i64;
-            if page.items.len() < 500 {
-                break;
-            }
         }
         Ok(out.into_bytes())
+    }
+
+    /// A register's year as a printed register book (PDF, landscape A4, a header on every
+    /// page, totals at the end), with what the caller may see; the same rows as the CSV.
+    pub async fn register_pdf(
+        &self,
+        who: &Principal,
+        register: RegisterId,
+        year: i32,
+    ) -> Result<Vec<u8>, AppError> {
+        let mut book = self
+            .register_year(who, register, year, YearUse::Listing)
+            .await?;
+        let admin = book.tenant.administration().await?;
+        let today = self.today();
+        let mut rows = Vec::new();
+        loop {
+            let page = book.next_page().await?;
+            if page.is_empty() {
+                break;
+            }
+            for YearEntry { c, state } in page {
+                let at = c.registered_at.to_offset(self.offset());
+                rows.push(RegisterRow {
+                    registered: format!(
+                        "{} {:02}:{:02}",
+                        fmt_day(at.date()),
+                        at.hour(),
+                        at.minute()
+                    ),
+                    handling: book
+                        .entity(state.handling_entity)
+                        .map(|e| e.names.fr.clone())
+                        .unwrap_or_default(),
+                    status: c.status.label_fr().to_string(),
+                    outcome: state.outcome,
+                    due: c.due_date.map(fmt_day).unwrap_or_default(),
+                    late: c.due_date.is_some_and(|d| d < today) && !c.status.is_final(),
+                    number: c.number,
+                    party: c.party_name,
+                    subject: c.subject,
+                });
+            }
+        }
+        let now = time::OffsetDateTime::now_utc().to_offset(self.offset());
+        let data = RegisterData {
+            administration_fr: admin.names.fr,
+            administration_ar: admin.names.ar,
+            register_name: book.register.name.clone(),
+            kind: match book.register.direction {
+                Direction::Incoming => Kind::Incoming,
+                Direction::Outgoing => Kind::Outgoing,
+                Direction::Internal => Kind::Internal,
+            },
+            year,
+            printed: format!(
+                "{} {:02}:{:02}",
+                fmt_day(now.date()),
+                now.hour(),
+                now.minute()
+            ),
+            rows,
+        };
+        // Thousands of rows take a while to lay out: off the async workers.
+        tokio::task::spawn_blocking(move || diwan_pdf::register::render(&data))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// The administration's dashboard: twelve months of volumes and the load of each entity over

@@ -160,6 +160,22 @@ impl Status {
         }
     }
 
+    /// The status as French-speaking readers know it (registers printed on paper).
+    pub fn label_fr(&self) -> &'static str {
+        use Status::*;
+        match self {
+            Registered => "Enregistré",
+            Assigned => "Imputé",
+            InProgress => "En cours de traitement",
+            OnHold => "En attente",
+            Returned => "Retourné au bureau d'ordre",
+            Answered => "Répondu",
+            Closed => "Clos",
+            ClosedWithoutFollowUp => "Classé sans suite",
+            Sent => "Envoyé",
+        }
+    }
+
     /// Whether the correspondence is finished (no deadline runs).
     pub fn is_final(&self) -> bool {
         matches!(

@@ -203,16 +203,7 @@ mod tests {
         assert!(pdf.starts_with(b"%PDF-"));
         let long = "Une ligne de texte assez longue pour remplir la page. ".repeat(400);
         let pdf2 = render(&sample(long)).unwrap();
-        // The page tree's count is written uncompressed by krilla.
-        let count_of = |pdf: &[u8]| {
-            let t = String::from_utf8_lossy(pdf);
-            t.split("/Count ").nth(1).and_then(|r| {
-                r.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<u32>()
-                    .ok()
-            })
-        };
+        let count_of = crate::tests::page_count;
         assert_eq!(count_of(&pdf), Some(1));
         assert!(count_of(&pdf2).unwrap_or(0) > 2, "{:?}", count_of(&pdf2));
     }

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod letter;
 pub mod qr;
 pub mod receipt;
+pub mod register;
 
 /// Errors of PDF generation.
 #[derive(Debug, thiserror::Error)]
@@ -24,3 +25,17 @@ pub enum PdfError {
 }
 
 pub type Result<T, E = PdfError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The page count of a krilla PDF (its page tree's count is written uncompressed).
+    pub fn page_count(pdf: &[u8]) -> Option<u32> {
+        let t = String::from_utf8_lossy(pdf);
+        t.split("/Count ").nth(1).and_then(|r| {
+            r.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+    }
+}

@@ -260,6 +260,14 @@ fn assignment_from_row(r: &AnyRow) -> Result<Assignment> {
     })
 }
 
+fn state_from_row(row: &AnyRow) -> Result<ProcessingState> {
+    Ok(ProcessingState {
+        handling_entity: opt_id(row, "handling_entity_id", "entity")?,
+        outcome: row.try_get("outcome")?,
+        in_reply_to: opt_id(row, "in_reply_to", "correspondence")?,
+    })
+}
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -327,11 +335,34 @@ impl Tenant {
         .fetch_optional(self.store.read())
         .await?
         .ok_or(StoreError::NotFound("correspondence"))?;
-        Ok(ProcessingState {
-            handling_entity: opt_id(&row, "handling_entity_id", "entity")?,
-            outcome: row.try_get("outcome")?,
-            in_reply_to: opt_id(&row, "in_reply_to", "correspondence")?,
-        })
+        state_from_row(&row)
+    }
+
+    /// The processing states of several correspondences in one query (an export's page), by
+    /// id; ids of other administrations or unknown ones are simply absent.
+    pub async fn processing_states(
+        &self,
+        ids: &[CorrespondenceId],
+    ) -> Result<std::collections::HashMap<CorrespondenceId, ProcessingState>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        // Bounded lists of bind parameters (SQLite allows 32766, PostgreSQL 65535).
+        for chunk in ids.chunks(1000) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, handling_entity_id, outcome, in_reply_to FROM correspondences \
+                 WHERE administration_id = $1 AND id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(self.admin_str());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(self.store.read()).await? {
+                let id = parse_id(&row.try_get::<String, _>("id")?, "correspondence")?;
+                out.insert(id, state_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Writes a change decided by the application, atomically.

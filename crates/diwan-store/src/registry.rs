@@ -179,8 +179,22 @@ pub struct CorrespondenceFilter {
     pub handling_entity: Option<EntityId>,
     /// Due on or before this day and not finished.
     pub due_before: Option<Date>,
+    pub order: ListOrder,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// The order of [`Tenant::correspondences`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest first, paged by offset, with the total counted (the register view).
+    #[default]
+    Newest,
+    /// By registration number (year, then sequence), after the sequence number `after` (keyset
+    /// paging: the offset is ignored) and without counting the total (`total` is the length of
+    /// the page). Meant for walking one register's year, where sequence numbers are unique:
+    /// each page costs the same however far into the year it is.
+    Number { after: Option<i64> },
 }
 
 /// A page of results with the total count.
@@ -620,6 +634,24 @@ impl Tenant {
                     q.and(format!("search_vector @@ to_tsquery('simple', {p})"));
                 }
             }
+        }
+        if let ListOrder::Number { after } = filter.order {
+            if let Some(after) = after {
+                let p = q.param_i64(after);
+                q.and(format!("seq > {p}"));
+            }
+            let limit = filter.limit.clamp(1, 500);
+            let list_sql = format!(
+                "SELECT {CORR_COLS} FROM correspondences WHERE {} ORDER BY year, seq LIMIT {limit}",
+                q.where_sql()
+            );
+            let rows = q
+                .bind(sqlx::query(&list_sql))
+                .fetch_all(self.store.read())
+                .await?;
+            let items = rows.iter().map(corr_from_row).collect::<Result<Vec<_>>>()?;
+            let total = items.len() as i64;
+            return Ok(Page { items, total });
         }
         let where_sql = q.where_sql();
         // A full-text query can match a large part of a million records: its count stops at

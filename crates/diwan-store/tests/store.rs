@@ -7,7 +7,7 @@ use diwan_core::numbering::{Direction, NumberFormat};
 use diwan_core::org::{EntityKind, Level, Role};
 use diwan_store::auth::{hash_password, LoginError, SessionKind};
 use diwan_store::org::{Names, NewEntity};
-use diwan_store::registry::{CorrespondenceFilter, ReadScope};
+use diwan_store::registry::{CorrespondenceFilter, ListOrder, ReadScope};
 use diwan_store::StoreError;
 use sqlx::Connection;
 
@@ -361,6 +361,36 @@ async fn register_view_filters_and_scopes() {
                 .total,
             12
         );
+        // An export walks the year in number order by keyset pages, without counting.
+        let mut numbers = Vec::new();
+        let mut after = None;
+        loop {
+            let page = o
+                .tenant
+                .correspondences(
+                    &all,
+                    &CorrespondenceFilter {
+                        year: Some(year),
+                        order: ListOrder::Number { after },
+                        limit: 5,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.total, page.items.len() as i64);
+            numbers.extend(page.items.iter().map(|c| (c.seq, c.id)));
+            after = page.items.last().map(|c| c.seq);
+            if page.items.len() < 5 {
+                break;
+            }
+        }
+        let seqs: Vec<i64> = numbers.iter().map(|n| n.0).collect();
+        assert_eq!(seqs, (1..=12).collect::<Vec<i64>>());
+        let ids: Vec<_> = numbers.iter().map(|n| n.1).collect();
+        let states = o.tenant.processing_states(&ids).await.unwrap();
+        assert_eq!(states.len(), 12);
+        assert!(states.values().all(|s| s.handling_entity.is_none()));
     }
 }
 

@@ -8,18 +8,6 @@ use serde_json::{json, Value};
 use std::process::Command;
 use support::*;
 
-fn require(tool: &str, args: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
-        panic!("{tool} is required");
-    }
-    ok
-}
-
 fn file(s: &Server, subject: &str, doc: &[u8]) -> Value {
     let meta = json!({"administration": "MTNRA", "filer": {"kind": "company", "name": "Atlas Numérique SARL", "id_number": "002345678000091", "email": "contact@atlas.ma"}, "subject": subject, "message": "Veuillez trouver ci-joint notre demande."});
     let form = Form::new()
@@ -37,18 +25,6 @@ fn file(s: &Server, subject: &str, doc: &[u8]) -> Value {
         .unwrap();
     assert_eq!(r.status(), 201);
     r.json().unwrap()
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let o = cmd.output().unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
 }
 
 const EXTRACT_TOKEN: &str = r#"

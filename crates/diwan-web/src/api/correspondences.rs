@@ -302,6 +302,7 @@ impl ListQuery {
             query: None,
             handling_entity: None,
             due_before: None,
+            order: Default::default(),
             limit: per_page,
             offset,
         })

@@ -64,6 +64,11 @@ pub fn routes() -> Router<AppState> {
             "/registers/{id}/export.csv",
             get(processing::export_register),
         )
+        .route(
+            "/registers/{id}/export.pdf",
+            get(processing::export_register_pdf),
+        )
+        .route("/archives/export", get(processing::export_archive))
         .route("/dashboard", get(processing::dashboard))
         .route("/deadline-rules", get(deadlines::list))
         .route(

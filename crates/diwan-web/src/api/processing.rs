@@ -298,6 +298,16 @@ pub struct ExportQuery {
     pub year: Option<i32>,
 }
 
+/// The register and the year (this year by default) an export names.
+fn register_year(
+    st: &AppState,
+    register: &str,
+    year: Option<i32>,
+) -> Result<(diwan_core::RegisterId, i32), ApiError> {
+    let register = path_id(register, "register")?;
+    Ok((register, year.unwrap_or_else(|| st.app.today().year())))
+}
+
 /// `GET /api/v1/registers/{id}/export.csv?year=YYYY`: the register's year as CSV.
 pub async fn export_register(
     State(st): State<AppState>,
@@ -305,25 +315,83 @@ pub async fn export_register(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let register: diwan_core::RegisterId = path_id(&id, "register")?;
-    let year = q.year.unwrap_or_else(|| st.app.today().year());
+    let (register, year) = register_year(&st, &id, q.year)?;
     let csv = st.app.register_csv(&who, register, year).await?;
     Ok(csv_response(csv, &format!("registre-{year}.csv")))
 }
 
-/// A CSV download.
-pub fn csv_response(csv: Vec<u8>, name: &str) -> axum::response::Response {
+/// `GET /api/v1/registers/{id}/export.pdf?year=YYYY`: the register's year as a printed
+/// register book.
+pub async fn export_register_pdf(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let (register, year) = register_year(&st, &id, q.year)?;
+    let pdf = st.app.register_pdf(&who, register, year).await?;
+    Ok(download(
+        pdf,
+        "application/pdf",
+        &format!("registre-{year}.pdf"),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveQuery {
+    pub register: String,
+    pub year: Option<i32>,
+}
+
+/// `GET /api/v1/archives/export?register=ID&year=YYYY`: the closed files of a register's year
+/// as a BagIt bag in a tar stream.
+pub async fn export_archive(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    ApiQuery(q): ApiQuery<ArchiveQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let (register, year) = register_year(&st, &q.register, q.year)?;
+    let export = st.app.archive_export(&who, register, year).await?;
+    Ok(archive_response(export))
+}
+
+/// A tar download streamed as it is produced.
+pub fn archive_response(export: diwan_app::archive::ArchiveExport) -> axum::response::Response {
+    let stream = futures_util::stream::unfold(export.body, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (chunk.map(bytes::Bytes::from), rx))
+    });
+    download(
+        axum::body::Body::from_stream(stream),
+        "application/x-tar",
+        &export.file_name,
+    )
+}
+
+/// A file download.
+pub fn download(
+    body: impl axum::response::IntoResponse,
+    media_type: &str,
+    name: &str,
+) -> axum::response::Response {
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_TYPE, media_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        csv,
+        body,
     )
         .into_response()
+}
+
+/// A CSV download.
+pub fn csv_response(csv: Vec<u8>, name: &str) -> axum::response::Response {
+    download(csv, "text/csv; charset=utf-8", name)
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/courriers/{id}/actions", post(work::action))
         .route("/corbeilles", get(work::queues))
         .route("/registre/export.csv", get(work::export))
+        .route("/registre/export.pdf", get(work::export_pdf))
+        .route("/registre/archive.tar", get(work::export_archive))
         .route("/tableau-de-bord", get(work::dashboard))
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/portail", get(portal::directory))

@@ -148,7 +148,7 @@ mod tests {
                        "direction": "incoming", "due": "01/01/2026", "late": true, "confidential": true}],
             "total": 1, "page": 1, "pages": 2, "per_page": 25, "qs": "per_page=25",
             "registers": [{"id": "r", "name": "Arrivée", "direction": "incoming"}],
-            "f": {"q": "x"}, "statuses": ["registered"], "warnings": ["w"],
+            "f": {"q": "x", "register": "r", "year": "2026"}, "statuses": ["registered"], "warnings": ["w"],
             "v": {"direction": "incoming"}, "errors": {"subject": "must not be empty"},
             "error_list": [{"field": "subject", "message": "must not be empty"}], "general": "g",
             "c": {"id": "1", "number": "N", "subject": "S", "direction": "incoming", "status": "registered",

@@ -333,6 +333,63 @@ pub struct ExportForm {
     year: Option<String>,
 }
 
+/// What an export form names: the register and the year (this year when not given).
+fn export_target(
+    st: &AppState,
+    lang: Lang,
+    q: &ExportForm,
+) -> Result<(diwan_core::RegisterId, i32), AppError> {
+    let register = match filled(&q.register).map(|r| r.parse::<diwan_core::RegisterId>()) {
+        Some(Ok(r)) => r,
+        _ => return Err(AppError::field("register", lang.t("dash.choose_register"))),
+    };
+    let year = filled(&q.year)
+        .and_then(|y| y.parse().ok())
+        .unwrap_or_else(|| st.app.today().year());
+    Ok((register, year))
+}
+
+/// The exports of a register's year offered by the register view.
+#[derive(Debug, Clone, Copy)]
+enum Export {
+    Csv,
+    Pdf,
+    Archive,
+}
+
+async fn export_as(
+    st: &AppState,
+    lang: Lang,
+    user: &WebUser,
+    q: &ExportForm,
+    kind: Export,
+) -> Response {
+    let (register, year) = match export_target(st, lang, q) {
+        Ok(t) => t,
+        Err(e) => return error_page(st, lang, Some(user), &e),
+    };
+    let who = &user.principal;
+    let name = |ext: &str| format!("registre-{year}.{ext}");
+    let done = match kind {
+        Export::Csv => st
+            .app
+            .register_csv(who, register, year)
+            .await
+            .map(|csv| crate::api::processing::csv_response(csv, &name("csv"))),
+        Export::Pdf => st
+            .app
+            .register_pdf(who, register, year)
+            .await
+            .map(|pdf| crate::api::processing::download(pdf, "application/pdf", &name("pdf"))),
+        Export::Archive => st
+            .app
+            .archive_export(who, register, year)
+            .await
+            .map(crate::api::processing::archive_response),
+    };
+    done.unwrap_or_else(|e| error_page(st, lang, Some(user), &e))
+}
+
 /// `GET /registre/export.csv?register=…&year=…`.
 pub async fn export(
     State(st): State<AppState>,
@@ -340,24 +397,27 @@ pub async fn export(
     user: WebUser,
     Query(q): Query<ExportForm>,
 ) -> Response {
-    let register = match filled(&q.register).map(|r| r.parse::<diwan_core::RegisterId>()) {
-        Some(Ok(r)) => r,
-        _ => {
-            return error_page(
-                &st,
-                lang,
-                Some(&user),
-                &AppError::field("register", lang.t("dash.choose_register")),
-            )
-        }
-    };
-    let year = filled(&q.year)
-        .and_then(|y| y.parse().ok())
-        .unwrap_or_else(|| st.app.today().year());
-    match st.app.register_csv(&user.principal, register, year).await {
-        Ok(csv) => crate::api::processing::csv_response(csv, &format!("registre-{year}.csv")),
-        Err(e) => error_page(&st, lang, Some(&user), &e),
-    }
+    export_as(&st, lang, &user, &q, Export::Csv).await
+}
+
+/// `GET /registre/export.pdf?register=…&year=…`: the printed register book.
+pub async fn export_pdf(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Query(q): Query<ExportForm>,
+) -> Response {
+    export_as(&st, lang, &user, &q, Export::Pdf).await
+}
+
+/// `GET /registre/archive.tar?register=…&year=…`: the closed files as a BagIt bag.
+pub async fn export_archive(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Query(q): Query<ExportForm>,
+) -> Response {
+    export_as(&st, lang, &user, &q, Export::Archive).await
 }
 
 /// `GET /tableau-de-bord`.

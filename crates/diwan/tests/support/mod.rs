@@ -145,6 +145,39 @@ impl Drop for Server {
     }
 }
 
+/// Whether an external tool answers `args` successfully; when it does not, the caller skips
+/// its checks, unless `DIWAN_REQUIRE_TOOLS` is set (CI), where a missing tool fails the test.
+pub fn require(tool: &str, args: &[&str]) -> bool {
+    let ok = Command::new(tool)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok && std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
+        panic!("{tool} is required");
+    }
+    if !ok {
+        eprintln!(
+            "{tool} {} failed or is missing: skipping its checks",
+            args.join(" ")
+        );
+    }
+    ok
+}
+
+/// Runs a command; whether it succeeded, and its output (stdout then stderr).
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.output().unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 /// Every file under a directory (recursively).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -112,10 +112,11 @@ impl App {
     /// Produces and stores the receipts of a filing (no-op if another request already did).
     pub async fn issue_receipts(&self, filing: &Filing) -> Result<(), AppError> {
         let (pdf, json) = self.produce_receipts(filing).await?;
-        let mut p = self.store.blobs().stage_bytes(&pdf).await?;
-        let mut j = self.store.blobs().stage_bytes(&json).await?;
-        self.store.blobs().promote(&mut p).await?;
-        self.store.blobs().promote(&mut j).await?;
+        let blobs = self.store.blobs();
+        let mut p = blobs.stage_bytes(&pdf).await?;
+        let mut j = blobs.stage_bytes(&json).await?;
+        // Both disk syncs at once.
+        tokio::try_join!(blobs.promote(&mut p), blobs.promote(&mut j))?;
         self.store
             .set_receipts(
                 filing.correspondence_id,
@@ -140,6 +141,14 @@ impl App {
     }
 
     async fn build_receipts(&self, filing: &Filing) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let inputs = self.receipt_inputs(filing).await?;
+        tokio::task::spawn_blocking(move || inputs.seal())
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
+    /// Everything the receipts of a filing state, read from the store.
+    pub async fn receipt_inputs(&self, filing: &Filing) -> Result<ReceiptInputs, AppError> {
         let admin = self.store.administration(filing.administration_id).await?;
         let tenant = self.store.tenant(admin.id);
         let c = tenant.correspondence(filing.correspondence_id).await?;
@@ -212,11 +221,6 @@ impl App {
             },
             "verify_url": verify_url,
         });
-        let signed = canonical::sign(&receipt, &seal.key, &[&seal.cert, &pki.root])
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let json_bytes =
-            serde_json::to_vec_pretty(&signed).map_err(|e| AppError::Internal(e.to_string()))?;
-
         let (kind_fr, kind_ar) = kind_labels(c.party_kind);
         let data = ReceiptData {
             administration_fr: admin.names.fr.clone(),
@@ -278,34 +282,57 @@ impl App {
             tree_size: sth.tree_size,
             log_root: hex::encode(b64.decode(&sth.root_hash).unwrap_or_default()),
             created_utc: c.registered_at,
-            receipt_json: Some(json_bytes.clone()),
+            receipt_json: None,
         };
-        let tsa = pki.timestamps.clone();
-        let root = pki.root.clone();
-        let seal = seal.clone();
-        let signed_at = time::OffsetDateTime::now_utc();
-        let admin_name = admin.names.fr.clone();
-        let pdf = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, AppError> {
-            let pdf =
-                diwan_pdf::receipt::render(&data).map_err(|e| AppError::Internal(e.to_string()))?;
-            let chain = [root];
-            let signer = CmsSigner {
-                key: &seal.key,
-                cert: &seal.cert,
-                chain: &chain,
-            };
-            let mut opts = SignOptions::new(Level::BT);
-            opts.tsa = Some(tsa.as_ref());
-            opts.signing_time = signed_at;
-            opts.reason = Some("Accusé de réception — إشعار بالتوصل".into());
-            opts.name = Some(admin_name);
-            opts.field_name = Some("Cachet".into());
-            diwan_pades::sign_bytes(&pdf, &signer, &opts)
-                .map_err(|e| AppError::Internal(format!("sealing the receipt: {e}")))
+        Ok(ReceiptInputs {
+            receipt,
+            data,
+            seal,
+            root: pki.root.clone(),
+            tsa: pki.timestamps.clone(),
+            sealed_by: admin.names.fr.clone(),
         })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
-        Ok((pdf, json_bytes))
+    }
+}
+
+/// What the receipts of a filing are made of: the statement, the page's contents and the keys
+/// that seal them. Producing the receipts from it is pure computation.
+pub struct ReceiptInputs {
+    receipt: Value,
+    data: ReceiptData,
+    seal: std::sync::Arc<crate::pki::Seal>,
+    root: diwan_crypto::Certificate,
+    tsa: std::sync::Arc<dyn diwan_crypto::tsa::TimestampSource>,
+    sealed_by: String,
+}
+
+impl ReceiptInputs {
+    /// Signs the machine-readable receipt, renders the PDF with it attached, and seals the PDF
+    /// (PAdES B-T, time-stamped). Returns `(pdf, json)`.
+    pub fn seal(mut self) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let seal = &self.seal;
+        let signed = canonical::sign(&self.receipt, &seal.key, &[&seal.cert, &self.root])
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&signed).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.data.receipt_json = Some(json);
+        let pdf = diwan_pdf::receipt::render(&self.data)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let chain = [self.root.clone()];
+        let signer = CmsSigner {
+            key: &seal.key,
+            cert: &seal.cert,
+            chain: &chain,
+        };
+        let mut opts = SignOptions::new(Level::BT);
+        opts.tsa = Some(self.tsa.as_ref());
+        opts.signing_time = time::OffsetDateTime::now_utc();
+        opts.reason = Some("Accusé de réception — إشعار بالتوصل".into());
+        opts.name = Some(self.sealed_by.clone());
+        opts.field_name = Some("Cachet".into());
+        let pdf = diwan_pades::sign_bytes(&pdf, &signer, &opts)
+            .map_err(|e| AppError::Internal(format!("sealing the receipt: {e}")))?;
+        Ok((pdf, self.data.receipt_json.take().unwrap_or_default()))
     }
 }
 

@@ -21,7 +21,7 @@ static NASKH_BOLD: &[u8] = include_bytes!("../../../assets/fonts/NotoNaskhArabic
 static TIFINAGH: &[u8] = include_bytes!("../../../assets/fonts/NotoSansTifinagh-Regular.ttf");
 
 /// A font family of the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     Sans,
     Naskh,
@@ -38,7 +38,7 @@ struct Face {
 }
 
 struct Faces {
-    faces: [Face; 5],
+    faces: [Face; FACES],
 }
 
 fn load(data: &'static [u8], script: rustybuzz::Script) -> Option<Face> {
@@ -70,15 +70,43 @@ fn faces() -> Option<&'static Faces> {
     .as_ref()
 }
 
+/// The number of font faces: regular and bold Sans and Naskh, and Tifinagh.
+pub(crate) const FACES: usize = 5;
+
+/// The index of a family's face (0..FACES).
+pub(crate) fn face_index(family: Family, bold: bool) -> usize {
+    match (family, bold) {
+        (Family::Sans, false) => 0,
+        (Family::Sans, true) => 1,
+        (Family::Naskh, false) => 2,
+        (Family::Naskh, true) => 3,
+        (Family::Tifinagh, _) => 4,
+    }
+}
+
 fn face(family: Family, bold: bool) -> Option<&'static Face> {
-    let f = &faces()?.faces;
-    Some(match (family, bold) {
-        (Family::Sans, false) => &f[0],
-        (Family::Sans, true) => &f[1],
-        (Family::Naskh, false) => &f[2],
-        (Family::Naskh, true) => &f[3],
-        (Family::Tifinagh, _) => &f[4],
-    })
+    Some(&faces()?.faces[face_index(family, bold)])
+}
+
+/// A face's font program, its PostScript name and its parsed tables, for writers that embed
+/// fonts themselves.
+pub(crate) fn face_program(
+    index: usize,
+) -> Option<(
+    &'static [u8],
+    &'static str,
+    &'static rustybuzz::Face<'static>,
+)> {
+    const NAMES: [&str; FACES] = [
+        "NotoSans-Regular",
+        "NotoSans-Bold",
+        "NotoNaskhArabic-Regular",
+        "NotoNaskhArabic-Bold",
+        "NotoSansTifinagh-Regular",
+    ];
+    const DATA: [&[u8]; FACES] = [SANS, SANS_BOLD, NASKH, NASKH_BOLD, TIFINAGH];
+    let f = faces()?.faces.get(index)?;
+    Some((DATA[index], NAMES[index], &f.shaper))
 }
 
 /// How text looks.
@@ -108,7 +136,7 @@ impl Style {
 }
 
 /// Paragraph direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     Ltr,
     Rtl,
@@ -126,12 +154,12 @@ pub enum Align {
 /// A shaped run of one font and direction, glyphs in visual order.
 #[derive(Debug, Clone)]
 pub struct Run {
-    family: Family,
-    bold: bool,
-    text: String,
-    glyphs: Vec<KrillaGlyph>,
+    pub(crate) family: Family,
+    pub(crate) bold: bool,
+    pub(crate) text: String,
+    pub(crate) glyphs: Vec<KrillaGlyph>,
     /// Width at size 1.
-    width_em: f32,
+    pub(crate) width_em: f32,
 }
 
 /// A shaped line: runs in visual (left-to-right) order.
@@ -146,6 +174,16 @@ impl Line {
     /// Width in points.
     pub fn width(&self) -> f32 {
         self.runs.iter().map(|r| r.width_em).sum::<f32>() * self.style.size
+    }
+
+    /// Where the line starts when aligned in the box `[x, x + box_width]`.
+    pub(crate) fn start_x(&self, x: f32, box_width: f32, align: Align) -> f32 {
+        let w = self.width();
+        match (align, self.direction) {
+            (Align::Center, _) => x + (box_width - w) / 2.0,
+            (Align::Start, Direction::Ltr) | (Align::End, Direction::Rtl) => x,
+            (Align::Start, Direction::Rtl) | (Align::End, Direction::Ltr) => x + box_width - w,
+        }
     }
 }
 
@@ -203,6 +241,18 @@ fn font_segments(text: &str) -> Vec<(Family, std::ops::Range<usize>)> {
     segs
 }
 
+/// The glyphs shaping `text` in one family gives (not memoized: for building font subsets).
+pub(crate) fn glyph_ids(text: &str, family: Family, bold: bool, rtl: bool) -> Vec<u16> {
+    shape_segment(text, family, bold, rtl)
+        .map(|r| {
+            r.glyphs
+                .iter()
+                .map(|g| g.glyph_id.to_u32() as u16)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Run> {
     let f = face(family, bold)?;
     let direction = if rtl {
@@ -254,8 +304,45 @@ fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Ru
     })
 }
 
+/// Shaped lines, memoized: every receipt or letter repeats the same labels and words, and
+/// shaping (bidi analysis, font choice, OpenType substitution and positioning) is the costliest
+/// step of laying out text. Runs do not depend on the size or colour, only on the text, the
+/// weight and the paragraph direction. Bounded: cleared when full, so unusual texts (names,
+/// subjects) cannot grow it without limit.
+type ShapeKey = (String, bool, Direction);
+static SHAPED: std::sync::Mutex<Option<std::collections::HashMap<ShapeKey, Vec<Run>>>> =
+    std::sync::Mutex::new(None);
+const SHAPED_CAPACITY: usize = 8192;
+
 /// Shapes one line of text (no line breaks inside).
 pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
+    let key = (text.to_string(), style.bold, direction);
+    let cached = SHAPED
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|c| c.get(&key)).cloned());
+    let runs = match cached {
+        Some(runs) => runs,
+        None => {
+            let runs = shape_runs(text, style.bold, direction);
+            if let Ok(mut cache) = SHAPED.lock() {
+                let map = cache.get_or_insert_with(Default::default);
+                if map.len() >= SHAPED_CAPACITY {
+                    map.clear();
+                }
+                map.insert(key, runs.clone());
+            }
+            runs
+        }
+    };
+    Line {
+        runs,
+        style,
+        direction,
+    }
+}
+
+fn shape_runs(text: &str, bold: bool, direction: Direction) -> Vec<Run> {
     let level = match direction {
         Direction::Ltr => Level::ltr(),
         Direction::Rtl => Level::rtl(),
@@ -270,7 +357,7 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
                 let sub = &text[r.clone()];
                 let mut segs: Vec<Run> = font_segments(sub)
                     .into_iter()
-                    .filter_map(|(fam, range)| shape_segment(&sub[range], fam, style.bold, rtl))
+                    .filter_map(|(fam, range)| shape_segment(&sub[range], fam, bold, rtl))
                     .collect();
                 if rtl {
                     segs.reverse();
@@ -279,11 +366,7 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
             }
         }
     }
-    Line {
-        runs,
-        style,
-        direction,
-    }
+    runs
 }
 
 /// Breaks `text` into lines no wider than `max_width` points (at spaces; a single word longer
@@ -343,12 +426,7 @@ pub fn wrap(text: &str, style: Style, direction: Direction, max_width: f32) -> V
 
 /// Draws a line with its baseline at `y`, aligned in the box `[x, x + box_width]`.
 pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f32, align: Align) {
-    let w = line.width();
-    let start_x = match (align, line.direction) {
-        (Align::Center, _) => x + (box_width - w) / 2.0,
-        (Align::Start, Direction::Ltr) | (Align::End, Direction::Rtl) => x,
-        (Align::Start, Direction::Rtl) | (Align::End, Direction::Ltr) => x + box_width - w,
-    };
+    let start_x = line.start_x(x, box_width, align);
     let (r, g, b) = line.style.color;
     surface.set_fill(Some(Fill {
         paint: rgb::Color::new(r, g, b).into(),
@@ -390,9 +468,22 @@ pub fn draw_paragraph(
     align: Align,
     leading: f32,
 ) -> f32 {
+    each_line(lines, y, leading, |l, y| {
+        draw(surface, l, x, y, box_width, align)
+    })
+}
+
+/// Calls `draw` with each line and its baseline, from `y` down by `leading`; returns the y
+/// after the last line.
+pub(crate) fn each_line(
+    lines: &[Line],
+    y: f32,
+    leading: f32,
+    mut draw: impl FnMut(&Line, f32),
+) -> f32 {
     let mut y = y;
     for l in lines {
-        draw(surface, l, x, y, box_width, align);
+        draw(l, y);
         y += leading;
     }
     y

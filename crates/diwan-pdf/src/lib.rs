@@ -7,6 +7,7 @@
 //! ToUnicode maps (text stays searchable and extractable), and lets us place shaped glyphs
 //! ourselves; shaping is rustybuzz (HarfBuzz's algorithm), bidi is `unicode-bidi` (UAX #9).
 
+pub mod canvas;
 pub mod layout;
 pub mod letter;
 pub mod qr;

@@ -4,16 +4,14 @@
 //! their SHA-256, the legal deadline, how to follow up, a QR code to the verification page and
 //! the transparency-log position. The PDF is then sealed by the caller (PAdES).
 
+use crate::canvas::{Attachment, Canvas, Info};
 use crate::layout::{self, Align, Direction, Line, Style};
-use crate::{PdfError, Result};
+use crate::Result;
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Rect};
-use krilla::metadata::{DateTime, Metadata};
 use krilla::num::NormalizedF32;
-use krilla::page::PageSettings;
-use krilla::paint::{Fill, FillRule, Stroke};
+use krilla::paint::{Fill, FillRule};
 use krilla::surface::Surface;
-use krilla::Document;
 
 /// One document of the filing.
 #[derive(Debug, Clone)]
@@ -96,22 +94,6 @@ pub(crate) fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (
     }
 }
 
-fn hline(s: &mut Surface<'_>, x1: f32, x2: f32, y: f32, color: (u8, u8, u8), width: f32) {
-    let mut pb = PathBuilder::new();
-    pb.move_to(x1, y);
-    pb.line_to(x2, y);
-    if let Some(p) = pb.finish() {
-        s.set_fill(None);
-        s.set_stroke(Some(Stroke {
-            paint: rgb::Color::new(color.0, color.1, color.2).into(),
-            width,
-            ..Default::default()
-        }));
-        s.draw_path(&p);
-        s.set_stroke(None);
-    }
-}
-
 fn human_size(n: u64) -> String {
     if n < 1024 {
         format!("{n} o")
@@ -124,20 +106,18 @@ fn human_size(n: u64) -> String {
 
 /// A bilingual row: French label on the left, Arabic label on the right, values in between
 /// (one paragraph each, in its own direction). Returns the y after the row.
-fn fact(s: &mut Surface<'_>, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]) -> f32 {
+fn fact(c: &mut Canvas, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]) -> f32 {
     let label = Style::new(8.0).color(MUTED.0, MUTED.1, MUTED.2);
     let val = Style::new(10.5);
     let col = 120.0;
-    layout::draw(
-        s,
+    c.text(
         &layout::shape(fr, label, Direction::Ltr),
         M,
         y + 10.0,
         col,
         Align::Start,
     );
-    layout::draw(
-        s,
+    c.text(
         &layout::shape(ar, label.bold(), Direction::Rtl),
         W - M - col,
         y + 10.0,
@@ -148,10 +128,10 @@ fn fact(s: &mut Surface<'_>, y: f32, fr: &str, ar: &str, values: &[(&str, Direct
     let mut end = y + 10.0;
     for (text, dir) in values {
         let lines = layout::wrap(text, val, *dir, vw);
-        end = layout::draw_paragraph(s, &lines, M + col + 5.0, end, vw, Align::Center, 13.0);
+        end = c.paragraph(&lines, M + col + 5.0, end, vw, Align::Center, 13.0);
     }
     let bottom = (end - 13.0 + 8.0).max(y + 18.0);
-    hline(s, M, W - M, bottom, (0xd9, 0xde, 0xe5), 0.5);
+    c.hline(M, W - M, bottom, (0xd9, 0xde, 0xe5), 0.5);
     bottom + 4.0
 }
 
@@ -165,40 +145,52 @@ pub(crate) fn direction_of(text: &str) -> Direction {
 
 /// Renders the receipt PDF (unsealed).
 pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
+    let c = draw(d)?;
+    let title = format!("Accusé de réception {}", d.number);
+    c.finish(
+        &Info {
+            title: &title,
+            creator: "Diwan",
+            lang: "fr",
+            created: d.created_utc,
+        },
+        d.receipt_json
+            .as_deref()
+            .map(|json| Attachment {
+                name: "receipt.json",
+                mime: "application/json",
+                description: "Accusé de réception lisible par machine / إشعار بالتوصل",
+                data: json,
+            })
+            .as_ref(),
+    )
+}
+
+/// Draws the receipt's page.
+fn draw(d: &ReceiptData) -> Result<Canvas> {
     layout::check_fonts()?;
-    // Content streams are small; compressing them costs more time than it saves bytes.
-    let mut doc = Document::new_with(krilla::SerializeSettings {
-        compress_content_streams: false,
-        ..Default::default()
-    });
-    let mut page = doc.start_page_with(
-        PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()))?,
-    );
-    let mut s = page.surface();
+    let mut c = Canvas::new(W, H);
 
     // Header band: the state and the administration, in the three scripts.
-    rect(&mut s, 0.0, 0.0, W, 6.0, BRAND);
+    c.rect(0.0, 0.0, W, 6.0, BRAND);
     let half = (W - 2.0 * M) / 2.0;
     let head = Style::new(9.0).bold();
     let sub = Style::new(8.5);
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("ROYAUME DU MAROC", head, Direction::Ltr),
         M,
         34.0,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("المملكة المغربية", head, Direction::Rtl),
         M + half,
         34.0,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("ⵜⴰⴳⵍⴷⵉⵜ ⵏ ⵍⵎⵖⵔⵉⴱ", sub, Direction::Ltr),
         M,
         50.0,
@@ -206,9 +198,8 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         Align::Center,
     );
     let fr = layout::wrap(&d.administration_fr, sub, Direction::Ltr, half - 10.0);
-    let mut yl = layout::draw_paragraph(&mut s, &fr, M, 66.0, half - 10.0, Align::Start, 11.0);
-    yl = layout::draw_paragraph(
-        &mut s,
+    let mut yl = c.paragraph(&fr, M, 66.0, half - 10.0, Align::Start, 11.0);
+    yl = c.paragraph(
         &layout::wrap(&d.registry_office_fr, sub, Direction::Ltr, half - 10.0),
         M,
         yl,
@@ -217,17 +208,8 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         11.0,
     );
     let ar = layout::wrap(&d.administration_ar, sub, Direction::Rtl, half - 10.0);
-    let mut yr = layout::draw_paragraph(
-        &mut s,
-        &ar,
-        M + half + 10.0,
-        66.0,
-        half - 10.0,
-        Align::Start,
-        12.0,
-    );
-    yr = layout::draw_paragraph(
-        &mut s,
+    let mut yr = c.paragraph(&ar, M + half + 10.0, 66.0, half - 10.0, Align::Start, 12.0);
+    yr = c.paragraph(
         &layout::wrap(&d.registry_office_ar, sub, Direction::Rtl, half - 10.0),
         M + half + 10.0,
         yr,
@@ -237,8 +219,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     );
     let mut y = yl.max(yr);
     if let Some(z) = &d.administration_zgh {
-        layout::draw(
-            &mut s,
+        c.text(
             &layout::shape(z, sub, Direction::Ltr),
             M,
             y + 2.0,
@@ -247,21 +228,19 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         );
         y += 14.0;
     }
-    hline(&mut s, M, W - M, y + 4.0, BRAND, 1.2);
+    c.hline(M, W - M, y + 4.0, BRAND, 1.2);
     y += 30.0;
 
     // Title and number.
     let title = Style::new(17.0).bold().color(BRAND.0, BRAND.1, BRAND.2);
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("ACCUSÉ DE RÉCEPTION", title, Direction::Ltr),
         M,
         y,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("إشعار بالتوصل", title, Direction::Rtl),
         M + half,
         y,
@@ -269,26 +248,23 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         Align::Start,
     );
     y += 14.0;
-    rect(&mut s, M, y, W - 2.0 * M, 50.0, (0xee, 0xf4, 0xf0));
+    c.rect(M, y, W - 2.0 * M, 50.0, (0xee, 0xf4, 0xf0));
     let small = Style::new(8.0).color(MUTED.0, MUTED.1, MUTED.2);
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("Numéro d'ordre", small, Direction::Ltr),
         M + 10.0,
         y + 16.0,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("رقم الترتيب", small.bold(), Direction::Rtl),
         M + half - 10.0,
         y + 16.0,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape(&d.number, Style::new(18.0).bold(), Direction::Ltr),
         M,
         y + 40.0,
@@ -300,14 +276,14 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     // Facts.
     let when = format!("{} — {} UTC", d.received_local, d.received_utc);
     y = fact(
-        &mut s,
+        &mut c,
         y,
         "Reçu le",
         "تاريخ وساعة التوصل",
         &[(&when, Direction::Ltr)],
     );
     y = fact(
-        &mut s,
+        &mut c,
         y,
         "Canal",
         "قناة الإيداع",
@@ -321,7 +297,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         None => format!("{} — {}", d.filer_name, d.filer_kind_fr),
     };
     y = fact(
-        &mut s,
+        &mut c,
         y,
         "Déposant",
         "المودع",
@@ -331,7 +307,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         ],
     );
     y = fact(
-        &mut s,
+        &mut c,
         y,
         "Objet",
         "الموضوع",
@@ -361,7 +337,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
             ar.push_str(" — سكوت الإدارة يعتبر موافقة");
         }
         y = fact(
-            &mut s,
+            &mut c,
             y,
             "Délai légal de traitement",
             "الأجل القانوني للمعالجة",
@@ -372,16 +348,14 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     // Documents.
     y += 10.0;
     let h2 = Style::new(10.0).bold();
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("Documents déposés", h2, Direction::Ltr),
         M,
         y,
         half,
         Align::Start,
     );
-    layout::draw(
-        &mut s,
+    c.text(
         &layout::shape("الوثائق المودعة", h2, Direction::Rtl),
         M + half,
         y,
@@ -393,8 +367,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     let mono = Style::new(7.5).color(MUTED.0, MUTED.1, MUTED.2);
     if d.documents.is_empty() {
         y += 12.0;
-        layout::draw(
-            &mut s,
+        c.text(
             &layout::shape(
                 "Message seul, sans pièce jointe — رسالة بدون مرفقات",
                 cell,
@@ -409,8 +382,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     }
     for (i, doc) in d.documents.iter().enumerate() {
         if y > H - 230.0 {
-            layout::draw(
-                &mut s,
+            c.text(
                 &layout::shape(
                     &format!("… et {} autres documents", d.documents.len() - i),
                     cell,
@@ -430,9 +402,8 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
             .into_iter()
             .take(2)
             .collect();
-        y = layout::draw_paragraph(&mut s, &lines, M, y, W - 2.0 * M, Align::Start, 11.0) - 1.0;
-        layout::draw(
-            &mut s,
+        y = c.paragraph(&lines, M, y, W - 2.0 * M, Align::Start, 11.0) - 1.0;
+        c.text(
             &layout::shape(&format!("SHA-256 {}", doc.sha256), mono, Direction::Ltr),
             M + 10.0,
             y,
@@ -441,7 +412,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         );
         y += 4.0;
     }
-    hline(&mut s, M, W - M, y + 6.0, (0xd9, 0xde, 0xe5), 0.5);
+    c.hline(M, W - M, y + 6.0, (0xd9, 0xde, 0xe5), 0.5);
     y += 18.0;
 
     // Follow-up and verification, with the QR code on the right.
@@ -457,15 +428,14 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         (format!("Journal de transparence : entrée n° {} (arbre de {} entrées, racine {}…).", d.log_index, d.tree_size, d.log_root.get(..16).unwrap_or(&d.log_root)), Direction::Ltr),
     ] {
         let lines = layout::wrap(&text, body, dir, text_w);
-        ty = layout::draw_paragraph(&mut s, &lines, M, ty, text_w, Align::Start, 11.5) + 3.0;
+        ty = c.paragraph(&lines, M, ty, text_w, Align::Start, 11.5) + 3.0;
     }
-    crate::qr::draw(&mut s, &d.verify_url, W - M - qr, y - 4.0, qr)?;
+    crate::qr::draw_on(&mut c, &d.verify_url, W - M - qr, y - 4.0, qr)?;
 
     // Footer.
     let foot = Style::new(7.5).color(MUTED.0, MUTED.1, MUTED.2);
-    hline(&mut s, M, W - M, H - 62.0, BRAND, 0.8);
-    let fy = layout::draw_paragraph(
-        &mut s,
+    c.hline(M, W - M, H - 62.0, BRAND, 0.8);
+    let fy = c.paragraph(
         &layout::wrap(
             &format!(
                 "Document scellé électroniquement par {} (cachet électronique PAdES, horodaté) et inscrit au journal de transparence de la plateforme. Toute modification invalide le cachet.",
@@ -481,8 +451,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         Align::Start,
         10.0,
     );
-    layout::draw_paragraph(
-        &mut s,
+    c.paragraph(
         &layout::wrap("وثيقة مختومة إلكترونيا ومؤرخة زمنيا ومقيدة في سجل الشفافية للمنصة. أي تغيير يبطل الختم.", foot, Direction::Rtl, W - 2.0 * M),
         M,
         fy,
@@ -490,40 +459,7 @@ pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
         Align::Start,
         10.0,
     );
-    s.finish();
-    page.finish();
-
-    let t = d.created_utc;
-    doc.set_metadata(
-        Metadata::new()
-            .title(format!("Accusé de réception {}", d.number))
-            .producer("Diwan".into())
-            .creator("Diwan".into())
-            .language("fr".into())
-            .creation_date(
-                DateTime::new(t.year() as u16)
-                    .month(u8::from(t.month()))
-                    .day(t.day())
-                    .hour(t.hour())
-                    .minute(t.minute())
-                    .second(t.second())
-                    .utc_offset_hour(0)
-                    .utc_offset_minute(0),
-            ),
-    );
-    if let Some(json) = &d.receipt_json {
-        doc.embed_file(krilla::embed::EmbeddedFile {
-            path: "receipt.json".into(),
-            mime_type: krilla::embed::MimeType::new("application/json"),
-            description: Some("Accusé de réception lisible par machine / إشعار بالتوصل".into()),
-            association_kind: krilla::embed::AssociationKind::Data,
-            data: json.clone().into(),
-            modification_date: None,
-            compress: Some(true),
-            location: None,
-        });
-    }
-    doc.finish().map_err(|e| PdfError::Write(format!("{e:?}")))
+    Ok(c)
 }
 
 /// A realistic sample, for tests, benchmarks and previews.
@@ -576,6 +512,12 @@ pub fn sample() -> ReceiptData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordinary_receipts_share_the_prepared_font_subsets() {
+        let c = draw(&sample()).unwrap();
+        assert!(c.uses_only_shared_subsets());
+    }
 
     #[test]
     fn renders_a_pdf() {

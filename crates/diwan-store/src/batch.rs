@@ -1,4 +1,4 @@
-//! Group commit of registrations.
+//! Group commit of registrations (and of the receipts that follow them).
 //!
 //! A registration's transaction is short, but its commit must reach the disk (an acknowledged
 //! filing is durable), and commits to one SQLite file are serial. So registrations that arrive
@@ -7,22 +7,73 @@
 //! one commit makes the whole batch durable, and only then does every caller get its number.
 //! Numbers are still allocated in the same transaction as their record; under PostgreSQL the
 //! counter row lock keeps them gapless across several servers as well.
+//!
+//! The sealed receipts of portal filings are recorded by the same writer: each filing needs a
+//! second durable write once its receipts are made, and giving each its own commit would make
+//! filings wait on one another's disk syncs.
 
 use crate::audit::Actor;
 use crate::registry::{write_registration, PreparedRegistration, Registered};
 use crate::{Backend, Result, StoreError};
-use diwan_core::AdministrationId;
+use diwan_core::{AdministrationId, CorrespondenceId};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most registrations committed together.
 const MAX_BATCH: usize = 128;
 
-pub(crate) struct Job {
-    admin: AdministrationId,
-    actor: Actor,
-    prepared: PreparedRegistration,
-    reply: oneshot::Sender<Result<Registered>>,
+pub(crate) enum Job {
+    Register {
+        admin: AdministrationId,
+        actor: Actor,
+        prepared: Box<PreparedRegistration>,
+        reply: oneshot::Sender<Result<Registered>>,
+    },
+    Receipts {
+        filing: CorrespondenceId,
+        pdf_sha256: String,
+        json_sha256: String,
+        /// Answered with the number of filings updated (0: unknown, or already recorded).
+        reply: oneshot::Sender<Result<u64>>,
+    },
+}
+
+impl Job {
+    fn fail(self, e: StoreError) {
+        match self {
+            Job::Register { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            Job::Receipts { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// A job written inside the batch's transaction, answered once the batch is committed.
+enum Written {
+    Registered(oneshot::Sender<Result<Registered>>, Registered),
+    Receipts(oneshot::Sender<Result<u64>>, u64),
+}
+
+impl Written {
+    fn answer(self, outcome: std::result::Result<(), String>) {
+        match (self, outcome) {
+            (Written::Registered(reply, r), Ok(())) => {
+                let _ = reply.send(Ok(r));
+            }
+            (Written::Registered(reply, _), Err(m)) => {
+                let _ = reply.send(Err(StoreError::Unavailable(m)));
+            }
+            (Written::Receipts(reply, n), Ok(())) => {
+                let _ = reply.send(Ok(n));
+            }
+            (Written::Receipts(reply, _), Err(m)) => {
+                let _ = reply.send(Err(StoreError::Unavailable(m)));
+            }
+        }
+    }
 }
 
 /// The handle through which registrations are submitted.
@@ -51,18 +102,95 @@ impl Registrar {
         prepared: PreparedRegistration,
     ) -> Result<Registered> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job {
-                admin,
-                actor,
-                prepared,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Unavailable("the registration writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the registration writer has stopped".into()))?
+        self.send(Job::Register {
+            admin,
+            actor,
+            prepared: Box::new(prepared),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records the receipts of a filing and waits until it is durable; returns how many
+    /// filings were updated.
+    pub(crate) async fn set_receipts(
+        &self,
+        filing: CorrespondenceId,
+        pdf_sha256: &str,
+        json_sha256: &str,
+    ) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Receipts {
+            filing,
+            pdf_sha256: pdf_sha256.into(),
+            json_sha256: json_sha256.into(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn send(&self, job: Job) -> Result<()> {
+        self.tx.send(job).await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the registration writer has stopped".into())
+}
+
+/// Writes one job inside the batch's transaction.
+async fn write_job(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job: Job,
+) -> std::result::Result<Written, (Job, StoreError)> {
+    match job {
+        Job::Register {
+            admin,
+            actor,
+            prepared,
+            reply,
+        } => match write_registration(tx, &admin.to_string(), &prepared, &actor).await {
+            Ok(r) => Ok(Written::Registered(reply, r)),
+            Err(e) => Err((
+                Job::Register {
+                    admin,
+                    actor,
+                    prepared,
+                    reply,
+                },
+                e,
+            )),
+        },
+        Job::Receipts {
+            filing,
+            pdf_sha256,
+            json_sha256,
+            reply,
+        } => {
+            // Receipts are produced once: a second recording keeps the first ones.
+            let written = sqlx::query(
+                "UPDATE filings SET receipt_pdf = $2, receipt_json = $3 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
+            )
+            .bind(filing.to_string())
+            .bind(&pdf_sha256)
+            .bind(&json_sha256)
+            .execute(&mut **tx)
+            .await;
+            match written {
+                Ok(r) => Ok(Written::Receipts(reply, r.rows_affected())),
+                Err(e) => Err((
+                    Job::Receipts {
+                        filing,
+                        pdf_sha256,
+                        json_sha256,
+                        reply,
+                    },
+                    StoreError::Db(e),
+                )),
+            }
+        }
     }
 }
 
@@ -90,9 +218,9 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
         Err(e) => {
             tracing::error!(error = %e, "cannot begin a registration batch");
             for job in batch {
-                let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                job.fail(StoreError::Unavailable(format!(
                     "database unavailable: {e}"
-                ))));
+                )));
             }
             return;
         }
@@ -106,30 +234,26 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
         {
             tracing::error!(error = %e, "savepoint failed");
             let msg = format!("database unavailable: {e}");
-            let _ = job.reply.send(Err(StoreError::Unavailable(msg.clone())));
+            job.fail(StoreError::Unavailable(msg.clone()));
             for j in jobs.by_ref() {
-                let _ = j.reply.send(Err(StoreError::Unavailable(msg.clone())));
+                j.fail(StoreError::Unavailable(msg.clone()));
             }
-            for (reply, _) in done {
-                let _: std::result::Result<(), _> =
-                    oneshot::Sender::send(reply, Err(StoreError::Unavailable(msg.clone())));
+            for w in done {
+                Written::answer(w, Err(msg.clone()));
             }
             return;
         }
-        let admin = job.admin.to_string();
-        match write_registration(&mut tx, &admin, &job.prepared, &job.actor).await {
-            Ok(r) => {
+        match write_job(&mut tx, job).await {
+            Ok(w) => {
                 let released = sqlx::query("RELEASE SAVEPOINT registration")
                     .execute(&mut *tx)
                     .await;
                 match released {
-                    Ok(_) => done.push((job.reply, r)),
-                    Err(e) => {
-                        let _ = job.reply.send(Err(StoreError::Db(e)));
-                    }
+                    Ok(_) => done.push(w),
+                    Err(e) => w.answer(Err(format!("database error: {e}"))),
                 }
             }
-            Err(e) => {
+            Err((job, e)) => {
                 let rolled = sqlx::query("ROLLBACK TO SAVEPOINT registration")
                     .execute(&mut *tx)
                     .await;
@@ -139,20 +263,20 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
                 if let Err(re) = rolled {
                     tracing::error!(error = %re, "rollback to savepoint failed");
                 }
-                let _ = job.reply.send(Err(e));
+                job.fail(e);
             }
         }
     }
     match tx.commit().await {
         Ok(()) => {
-            for (reply, r) in done {
-                let _ = reply.send(Ok(r));
+            for w in done {
+                w.answer(Ok(()));
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "registration batch commit failed");
-            for (reply, _) in done {
-                let _ = reply.send(Err(StoreError::Unavailable(format!("commit failed: {e}"))));
+            for w in done {
+                w.answer(Err(format!("commit failed: {e}")));
             }
         }
     }

@@ -204,6 +204,19 @@ impl Store {
         self.inner.registrar.submit(admin, actor, prepared).await
     }
 
+    /// Records a filing's receipts through the group-commit writer.
+    pub(crate) async fn set_receipts_batched(
+        &self,
+        filing: diwan_core::CorrespondenceId,
+        pdf_sha256: &str,
+        json_sha256: &str,
+    ) -> Result<u64> {
+        self.inner
+            .registrar
+            .set_receipts(filing, pdf_sha256, json_sha256)
+            .await
+    }
+
     /// The tenant-scoped view of one administration.
     pub fn tenant(&self, admin: AdministrationId) -> Tenant {
         Tenant {

@@ -107,17 +107,10 @@ impl Store {
         pdf_sha256: &str,
         json_sha256: &str,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "UPDATE filings SET receipt_pdf = $2, receipt_json = $3 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(pdf_sha256)
-        .bind(json_sha256)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        // Through the group-commit writer: concurrent filings share one disk sync.
+        let n = self
+            .set_receipts_batched(id, pdf_sha256, json_sha256)
+            .await?;
         if n == 0 && self.filing_of(id).await?.is_none() {
             return Err(StoreError::NotFound("filing"));
         }

@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// across the ministry's entities) and time the work-queue and search requests on them.
     #[arg(long, default_value_t = 0)]
     corpus: u64,
+    /// Instead of the HTTP benchmarks: produce this many sealed receipts of one filing in
+    /// process, timing the reads and the sealing (rendering, PAdES B-T seal with the platform's
+    /// time-stamp, signed JSON) separately.
+    #[arg(long, default_value_t = 0)]
+    receipts: usize,
 }
 
 struct Server {
@@ -209,6 +214,106 @@ async fn fill_corpus(dir: &Path, args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Times the production of sealed receipts in process, on a demo platform.
+async fn receipts_bench(args: &BenchArgs, engine: &str) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let mut demo = Command::new(&exe);
+    demo.args(["demo", "--data"]).arg(dir.path());
+    if let Some(u) = &args.database_url {
+        demo.env("DIWAN_DATABASE_URL", u);
+    }
+    let out = demo.env("DIWAN_LOG", "error").output()?;
+    if !out.status.success() {
+        bail!("demo failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut overrides = vec![("data_dir", dir.path().display().to_string())];
+    if let Some(u) = &args.database_url {
+        overrides.push(("database_url", u.clone()));
+    }
+    let mut config = diwan_app::config::Config::load(None, &overrides)?;
+    config.portal.challenge = false;
+    let app = diwan_app::App::open(config).await?;
+    let request: diwan_app::portal::FilingRequest = serde_json::from_value(json!({
+        "administration": "MTNRA",
+        "filer": {"kind": "person", "name": "Fatima Zahra El Alaoui", "id_number": "AB123456", "email": "fz@example.ma"},
+        "subject": "Demande de certificat administratif — طلب شهادة إدارية",
+        "message": "Veuillez trouver ci-joint ma demande.",
+    }))?;
+    let blob = app
+        .store
+        .blobs()
+        .stage_bytes(&pdf_of_size(1, args.size))
+        .await?;
+    let file = diwan_app::upload::AcceptedFile {
+        name: diwan_core::text::FileName::parse("demande.pdf")?,
+        media_type: diwan_core::media::MediaType::Pdf,
+        blob,
+    };
+    let request = diwan_app::portal::FilingRequest {
+        challenge: None,
+        ..request
+    };
+    let filed = app
+        .file(request, vec![file])
+        .await
+        .map_err(|e| anyhow::anyhow!("the filing was refused: {e:?}"))?;
+    let filing = app
+        .store
+        .filing_of(filed.id)
+        .await?
+        .context("the filing was not found")?;
+    eprintln!(
+        "producing {} receipts of one filing on {engine}…",
+        args.receipts
+    );
+    for _ in 0..20 {
+        app.produce_receipts(&filing).await?;
+    }
+    let (mut reads, mut seals, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    for _ in 0..args.receipts {
+        let t = Instant::now();
+        let inputs = app.receipt_inputs(&filing).await?;
+        let read = t.elapsed();
+        let t2 = Instant::now();
+        let (pdf, _json) = inputs.seal()?;
+        let seal = t2.elapsed();
+        std::hint::black_box(pdf);
+        reads.push(read);
+        seals.push(seal);
+        totals.push(read + seal);
+    }
+    let elapsed = started.elapsed();
+    for v in [&mut reads, &mut seals, &mut totals] {
+        v.sort();
+    }
+    let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() * 1e3 / v.len() as f64;
+    for (what, v) in [
+        ("reading the filing (store)", &reads),
+        (
+            "sealing (JSON signature, PDF, PAdES B-T with time-stamp)",
+            &seals,
+        ),
+        ("one sealed receipt, reads included", &totals),
+    ] {
+        println!(
+            "{what}: mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms",
+            mean(v),
+            percentile(v, 0.5),
+            percentile(v, 0.99)
+        );
+    }
+    println!(
+        "{} receipts one after the other in {:.2} s = {:.0}/s on one core",
+        args.receipts,
+        elapsed.as_secs_f64(),
+        args.receipts as f64 / elapsed.as_secs_f64()
+    );
+    app.store.close().await;
+    Ok(())
+}
+
 /// Times the work queues and full-text search on the loaded corpus.
 async fn corpus_bench(args: &BenchArgs, engine: &str) -> Result<()> {
     eprintln!(
@@ -327,6 +432,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     };
     if args.corpus > 0 {
         return corpus_bench(&args, engine).await;
+    }
+    if args.receipts > 0 {
+        return receipts_bench(&args, engine).await;
     }
     eprintln!("starting a demo server on {engine}…");
     let server = start(&args).await?;

@@ -1,0 +1,821 @@
+//! A small PDF writer for the documents produced on every request (the acknowledgement of
+//! receipt), built for speed: one page, rectangles, lines and shaped text, with fonts embedded
+//! from subsets prepared once per process.
+//!
+//! Why not krilla here: krilla subsets and compresses every font again for every document, which
+//! is most of the time a receipt takes. A receipt's glyphs are nearly always drawn from the same
+//! small repertoire (French, Arabic letters in all their joining forms, digits, Tifinagh), so each
+//! face is subset once to that repertoire, compressed once, and copied into each document. A
+//! document that uses a glyph outside the repertoire (a rare letter in a name) gets a subset of
+//! its own for that face, the repertoire plus the extra glyphs, made on the spot: the same
+//! output, slower. Text stays extractable: each font has a ToUnicode map built from the shaped
+//! clusters the document actually drew.
+//!
+//! Coordinates are in points from the top-left corner, like the krilla surfaces used elsewhere.
+
+use crate::layout::{self, Align, Family, Line, FACES};
+use crate::{PdfError, Result};
+use rustybuzz::ttf_parser;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::OnceLock;
+use subsetter::GlyphRemapper;
+
+/// An RGB colour, 0–255 per channel.
+pub type Rgb = (u8, u8, u8);
+
+/// One page being drawn.
+pub struct Canvas {
+    width: f32,
+    height: f32,
+    content: Vec<u8>,
+    /// Per face: original glyph id → the text it stands for (first cluster seen).
+    used: [BTreeMap<u16, String>; FACES],
+    /// Per face: glyphs outside the shared subset, in order of first use. Their character ids
+    /// follow the shared subset's, so the content stream can be written as the page is drawn.
+    extras: [Vec<u16>; FACES],
+}
+
+/// The document information dictionary.
+pub struct Info<'a> {
+    pub title: &'a str,
+    pub creator: &'a str,
+    pub lang: &'a str,
+    pub created: time::OffsetDateTime,
+}
+
+/// A file embedded in the document (an associated file, PDF/A-3 style).
+pub struct Attachment<'a> {
+    pub name: &'a str,
+    pub mime: &'a str,
+    pub description: &'a str,
+    pub data: &'a [u8],
+}
+
+/// Writes a number with at most three decimals, without a trailing zero or point.
+fn num(out: &mut Vec<u8>, v: f32) {
+    let milli = if v.is_finite() {
+        (f64::from(v) * 1000.0).round() as i64
+    } else {
+        0
+    };
+    if milli < 0 {
+        out.push(b'-');
+    }
+    let m = milli.unsigned_abs();
+    let (mut int, mut buf, mut i) = (m / 1000, [0u8; 20], 20);
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (int % 10) as u8;
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+    let frac = m % 1000;
+    if frac != 0 {
+        out.push(b'.');
+        let f = [
+            (frac / 100) as u8,
+            (frac / 10 % 10) as u8,
+            (frac % 10) as u8,
+        ];
+        let keep = if f[2] != 0 {
+            3
+        } else if f[1] != 0 {
+            2
+        } else {
+            1
+        };
+        out.extend(f[..keep].iter().map(|d| b'0' + d));
+    }
+}
+
+/// Writes `<XXXX>`, a two-byte character code in hexadecimal.
+fn hex_code(out: &mut Vec<u8>, code: u16) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'<');
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[usize::from((code >> shift) & 0xf)]);
+    }
+    out.push(b'>');
+}
+
+fn color(out: &mut Vec<u8>, c: Rgb) {
+    for ch in [c.0, c.1, c.2] {
+        num(out, f32::from(ch) / 255.0);
+        out.push(b' ');
+    }
+}
+
+impl Canvas {
+    pub fn new(width: f32, height: f32) -> Self {
+        Self {
+            width,
+            height,
+            content: Vec::with_capacity(32 * 1024),
+            used: Default::default(),
+            extras: Default::default(),
+        }
+    }
+
+    /// The character id of an original glyph of a face in this document's font.
+    fn cid(&mut self, face: usize, base: &Subset, gid: u16) -> u16 {
+        if let Some(c) = base.remapper.get(gid) {
+            return c;
+        }
+        let extras = &mut self.extras[face];
+        let i = match extras.iter().position(|g| *g == gid) {
+            Some(i) => i,
+            None => {
+                extras.push(gid);
+                extras.len() - 1
+            }
+        };
+        base.remapper.num_gids().saturating_add(i as u16)
+    }
+
+    fn nums(&mut self, vals: &[f32]) {
+        for v in vals {
+            num(&mut self.content, *v);
+            self.content.push(b' ');
+        }
+    }
+
+    /// True when every glyph drawn is in the shared subsets (the fast path).
+    pub fn uses_only_shared_subsets(&self) -> bool {
+        self.extras.iter().all(Vec::is_empty)
+    }
+
+    /// A filled rectangle; `(x, y)` is its top-left corner.
+    pub fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, fill: Rgb) {
+        color(&mut self.content, fill);
+        self.content.extend_from_slice(b"rg ");
+        self.nums(&[x, self.height - y - h, w, h]);
+        self.content.extend_from_slice(b"re f\n");
+    }
+
+    /// Many filled rectangles of one colour, as one path.
+    pub fn rects(&mut self, rects: &[(f32, f32, f32, f32)], fill: Rgb) {
+        if rects.is_empty() {
+            return;
+        }
+        color(&mut self.content, fill);
+        self.content.extend_from_slice(b"rg\n");
+        for &(x, y, w, h) in rects {
+            self.nums(&[x, self.height - y - h, w, h]);
+            self.content.extend_from_slice(b"re\n");
+        }
+        self.content.extend_from_slice(b"f\n");
+    }
+
+    /// A horizontal line.
+    pub fn hline(&mut self, x1: f32, x2: f32, y: f32, stroke: Rgb, width: f32) {
+        color(&mut self.content, stroke);
+        self.content.extend_from_slice(b"RG ");
+        self.nums(&[width]);
+        self.content.extend_from_slice(b"w ");
+        let y = self.height - y;
+        self.nums(&[x1, y]);
+        self.content.extend_from_slice(b"m ");
+        self.nums(&[x2, y]);
+        self.content.extend_from_slice(b"l S\n");
+    }
+
+    /// Draws a shaped line with its baseline at `y`, aligned in the box `[x, x + box_width]`.
+    pub fn text(&mut self, line: &Line, x: f32, y: f32, box_width: f32, align: Align) {
+        let size = line.style.size;
+        let mut pen = line.start_x(x, box_width, align);
+        let baseline = self.height - y;
+        color(&mut self.content, line.style.color);
+        self.content.extend_from_slice(b"rg BT\n");
+        for run in &line.runs {
+            let face = layout::face_index(run.family, run.bold);
+            let Some(base) = base_subset(face) else {
+                continue;
+            };
+            let _ = write!(self.content, "/F{face} ");
+            self.nums(&[size]);
+            self.content.extend_from_slice(b"Tf 1 0 0 1 ");
+            self.nums(&[pen, baseline]);
+            self.content.extend_from_slice(b"Tm\n[");
+            for (i, g) in run.glyphs.iter().enumerate() {
+                let gid = g.glyph_id.to_u32() as u16;
+                // The first glyph of a cluster carries its text.
+                let first_of_cluster = i == 0 || run.glyphs[i - 1].text_range != g.text_range;
+                let text = if first_of_cluster {
+                    run.text.get(g.text_range.clone()).unwrap_or("")
+                } else {
+                    ""
+                };
+                let entry = self.used[face].entry(gid).or_default();
+                if entry.is_empty() && !text.is_empty() {
+                    *entry = text.to_string();
+                }
+                let w = base.advance(gid);
+                if g.y_offset != 0.0 {
+                    // A raised or lowered glyph (Arabic marks): its own rise.
+                    self.content.extend_from_slice(b"] TJ ");
+                    self.nums(&[g.y_offset * size]);
+                    self.content.extend_from_slice(b"Ts [");
+                }
+                if g.x_offset != 0.0 {
+                    num(&mut self.content, -g.x_offset * 1000.0);
+                    self.content.push(b' ');
+                }
+                let cid = self.cid(face, base, gid);
+                hex_code(&mut self.content, cid);
+                // Move from where the font's own width left the pen to where shaping puts it.
+                let adjust = w + g.x_offset * 1000.0 - g.x_advance * 1000.0;
+                if adjust.abs() > 0.05 {
+                    self.content.push(b' ');
+                    num(&mut self.content, adjust);
+                    self.content.push(b' ');
+                }
+                if g.y_offset != 0.0 {
+                    self.content.extend_from_slice(b"] TJ 0 Ts [");
+                }
+            }
+            self.content.extend_from_slice(b"] TJ\n");
+            pen += run.width_em * size;
+        }
+        self.content.extend_from_slice(b"ET\n");
+    }
+
+    /// Draws wrapped lines from `y` (first baseline) down; returns the y after the last line.
+    pub fn paragraph(
+        &mut self,
+        lines: &[Line],
+        x: f32,
+        y: f32,
+        box_width: f32,
+        align: Align,
+        leading: f32,
+    ) -> f32 {
+        layout::each_line(lines, y, leading, |l, y| {
+            self.text(l, x, y, box_width, align)
+        })
+    }
+
+    /// Writes the document: this page, its fonts, the information dictionary and an optional
+    /// attached file.
+    pub fn finish(self, info: &Info<'_>, attachment: Option<&Attachment<'_>>) -> Result<Vec<u8>> {
+        let mut w = Writer::new();
+        let catalog = w.reserve();
+        let pages = w.reserve();
+        let page = w.reserve();
+        let contents = w.reserve();
+        let info_ref = w.reserve();
+
+        // Fonts: the shared subset when it covers the document's glyphs, else one of its own.
+        let mut font_refs = String::new();
+        for (face, used) in self.used.iter().enumerate() {
+            if used.is_empty() {
+                continue;
+            }
+            let Some(base) = base_subset(face) else {
+                continue;
+            };
+            let own;
+            let subset = if self.extras[face].is_empty() {
+                base
+            } else {
+                own = Subset::build(face, self.extras[face].iter().copied())?;
+                &own
+            };
+            let r = subset.write(&mut w, used)?;
+            let _ = write!(font_refs, "/F{face} {r} 0 R ");
+        }
+
+        let mut catalog_extra = String::new();
+        if let Some(a) = attachment {
+            let data = deflate(a.data, 6)?;
+            let stream = w.reserve();
+            w.stream(
+                stream,
+                &format!(
+                    "/Type /EmbeddedFile /Subtype /{} /Params << /Size {} >> /Filter /FlateDecode",
+                    name_escape(a.mime),
+                    a.data.len()
+                ),
+                &data,
+            );
+            let spec = w.reserve();
+            w.object(
+                spec,
+                format!(
+                    "<< /Type /Filespec /F {} /UF {} /Desc {} /AFRelationship /Data /EF << /F {stream} 0 R /UF {stream} 0 R >> >>",
+                    text_string(a.name),
+                    text_string(a.name),
+                    text_string(a.description)
+                )
+                .as_bytes(),
+            );
+            let _ = write!(
+                catalog_extra,
+                "/Names << /EmbeddedFiles << /Names [{} {spec} 0 R] >> >> /AF [{spec} 0 R] ",
+                text_string(a.name)
+            );
+        }
+
+        w.stream(contents, "", &self.content);
+        w.id_seed.extend_from_slice(&self.content);
+        w.object(
+            page,
+            format!(
+                "<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 {} {}] /Resources << /Font << {font_refs}>> >> /Contents {contents} 0 R >>",
+                self.width, self.height
+            )
+            .as_bytes(),
+        );
+        w.object(
+            pages,
+            format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>").as_bytes(),
+        );
+        w.object(
+            catalog,
+            format!(
+                "<< /Type /Catalog /Pages {pages} 0 R /Lang {} {catalog_extra}>>",
+                text_string(info.lang)
+            )
+            .as_bytes(),
+        );
+        let t = info.created;
+        let date = format!(
+            "(D:{:04}{:02}{:02}{:02}{:02}{:02}Z)",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        w.object(
+            info_ref,
+            format!(
+                "<< /Title {} /Creator {} /Producer (Diwan) /CreationDate {date} >>",
+                text_string(info.title),
+                text_string(info.creator)
+            )
+            .as_bytes(),
+        );
+        w.id_seed.extend_from_slice(info.title.as_bytes());
+        w.id_seed.extend_from_slice(date.as_bytes());
+        Ok(w.finish(catalog, info_ref))
+    }
+}
+
+/// A face subset: which original glyphs it holds (in the order of their new ids) and the
+/// compressed font program.
+struct Subset {
+    face: usize,
+    remapper: GlyphRemapper,
+    program: Vec<u8>,
+    program_len: usize,
+    /// Advance widths in thousandths of an em, by new glyph id.
+    widths: Vec<f32>,
+    /// Advance widths by original glyph id, for the glyphs of the subset.
+    advances: BTreeMap<u16, f32>,
+    tag: String,
+}
+
+fn deflate(data: &[u8], level: u32) -> Result<Vec<u8>> {
+    let mut e = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::new(level),
+    );
+    e.write_all(data)
+        .and_then(|_| e.finish())
+        .map_err(|e| PdfError::Write(e.to_string()))
+}
+
+/// The characters of the shared repertoire, by family.
+fn repertoire(family: Family) -> Vec<String> {
+    let mut out = Vec::new();
+    match family {
+        Family::Sans => {
+            let mut s: String = (0x20u8..0x7f)
+                .map(char::from)
+                .chain((0xa0u32..=0xff).filter_map(char::from_u32))
+                .collect();
+            s.push_str("ŒœŸ‘’‚“”„–—…€«»•°№‹›·−×÷ ");
+            out.push(s);
+            out.extend(["fi", "fl", "ff", "ffi", "ffl"].map(String::from));
+        }
+        Family::Naskh => {
+            let letters: Vec<char> = (0x0621u32..=0x063a)
+                .chain(0x0641..=0x064a)
+                .chain([0x0671, 0x067e, 0x0686, 0x06a4, 0x06a9, 0x06af, 0x06cc])
+                .filter_map(char::from_u32)
+                .collect();
+            let marks: String = (0x064bu32..=0x0652)
+                .chain([0x0670])
+                .filter_map(char::from_u32)
+                .collect();
+            let singles = format!("٠١٢٣٤٥٦٧٨٩،؛؟ـ ()[]:.,-/0123456789«»{marks}");
+            out.push(singles);
+            for &a in &letters {
+                // Isolated, initial, medial and final forms.
+                out.push(format!("{a}"));
+                out.push(format!("ـ{a}"));
+                out.push(format!("{a}ـ"));
+                out.push(format!("ـ{a}ـ"));
+                // Two-letter ligatures in every joining context, and the marks on a letter.
+                for &b in &letters {
+                    out.push(format!("{a}{b}"));
+                    out.push(format!("ـ{a}{b}"));
+                    out.push(format!("{a}{b}ـ"));
+                    out.push(format!("ـ{a}{b}ـ"));
+                }
+                out.push(format!("ب{a}{marks}"));
+            }
+        }
+        Family::Tifinagh => {
+            let letters: Vec<char> = (0x2d30u32..=0x2d7f).filter_map(char::from_u32).collect();
+            let mut all: String = letters.iter().collect();
+            all.push_str(" .,-:()");
+            out.push(all);
+            // Doubled letters and other pairs have forms of their own.
+            for &a in &letters {
+                for &b in &letters {
+                    out.push(format!("{a}{b}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn face_family(face: usize) -> (Family, bool) {
+    match face {
+        0 => (Family::Sans, false),
+        1 => (Family::Sans, true),
+        2 => (Family::Naskh, false),
+        3 => (Family::Naskh, true),
+        _ => (Family::Tifinagh, false),
+    }
+}
+
+/// The shared subset of a face, built on first use.
+fn base_subset(face: usize) -> Option<&'static Subset> {
+    static BASES: [OnceLock<Option<Subset>>; FACES] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    BASES
+        .get(face)?
+        .get_or_init(|| {
+            let (family, bold) = face_family(face);
+            let mut glyphs = Vec::new();
+            let rtl = family == Family::Naskh;
+            for text in repertoire(family) {
+                glyphs.extend(layout::glyph_ids(&text, family, bold, rtl));
+            }
+            glyphs.sort_unstable();
+            glyphs.dedup();
+            Subset::build_with_level(face, glyphs, 9).ok()
+        })
+        .as_ref()
+}
+
+impl Subset {
+    /// The shared subset of the face plus `extra` glyphs.
+    fn build(face: usize, extra: impl Iterator<Item = u16>) -> Result<Self> {
+        let base = base_subset(face).ok_or(PdfError::Fonts)?;
+        let glyphs: Vec<u16> = base.remapper.remapped_gids().chain(extra).collect();
+        Self::build_with_level(face, glyphs, 6)
+    }
+
+    fn build_with_level(face: usize, glyphs: Vec<u16>, level: u32) -> Result<Self> {
+        let (data, _, parsed) = layout::face_program(face).ok_or(PdfError::Fonts)?;
+        let remapper = GlyphRemapper::new_from_glyphs(&glyphs);
+        let program = subsetter::subset(data, 0, &remapper)
+            .map_err(|e| PdfError::Write(format!("font subset: {e}")))?;
+        let upem = parsed.units_per_em() as f32;
+        let advance = |g: u16| {
+            (f32::from(
+                parsed
+                    .glyph_hor_advance(ttf_parser::GlyphId(g))
+                    .unwrap_or(0),
+            ) * 1000.0
+                / upem)
+                .round()
+        };
+        let widths: Vec<f32> = remapper.remapped_gids().map(advance).collect();
+        let advances = remapper.remapped_gids().map(|g| (g, advance(g))).collect();
+        // A subset tag (six capitals) that depends on the glyphs it holds.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(
+            remapper
+                .remapped_gids()
+                .flat_map(u16::to_be_bytes)
+                .collect::<Vec<u8>>(),
+        );
+        let tag: String = digest
+            .iter()
+            .take(6)
+            .map(|b| char::from(b'A' + b % 26))
+            .collect();
+        Ok(Self {
+            face,
+            remapper,
+            program_len: program.len(),
+            program: deflate(&program, level)?,
+            widths,
+            advances,
+            tag,
+        })
+    }
+
+    /// The advance of an original glyph, in thousandths of an em (0 if not in the subset).
+    fn advance(&self, gid: u16) -> f32 {
+        match self.advances.get(&gid) {
+            Some(a) => *a,
+            None => layout::face_program(self.face)
+                .map(|(_, _, p)| {
+                    (f32::from(p.glyph_hor_advance(ttf_parser::GlyphId(gid)).unwrap_or(0)) * 1000.0
+                        / p.units_per_em() as f32)
+                        .round()
+                })
+                .unwrap_or(0.0),
+        }
+    }
+
+    /// Writes the font's objects; returns the Type 0 font's object number.
+    fn write(&self, w: &mut Writer, used: &BTreeMap<u16, String>) -> Result<usize> {
+        let (_, ps_name, parsed) = layout::face_program(self.face).ok_or(PdfError::Fonts)?;
+        let upem = parsed.units_per_em() as f32;
+        let scale = |v: i16| (f32::from(v) * 1000.0 / upem).round() as i32;
+        let bbox = parsed.global_bounding_box();
+        let name = format!("{}+{ps_name}", self.tag);
+
+        let file = w.reserve();
+        w.stream(
+            file,
+            &format!("/Length1 {} /Filter /FlateDecode", self.program_len),
+            &self.program,
+        );
+        let descriptor = w.reserve();
+        w.object(
+            descriptor,
+            format!(
+                "<< /Type /FontDescriptor /FontName /{name} /Flags 4 /FontBBox [{} {} {} {}] /ItalicAngle 0 /Ascent {} /Descent {} /CapHeight {} /StemV 80 /FontFile2 {file} 0 R >>",
+                scale(bbox.x_min),
+                scale(bbox.y_min),
+                scale(bbox.x_max),
+                scale(bbox.y_max),
+                scale(parsed.ascender()),
+                scale(parsed.descender()),
+                scale(parsed.capital_height().unwrap_or(parsed.ascender())),
+            )
+            .as_bytes(),
+        );
+        let mut widths = String::with_capacity(self.widths.len() * 5);
+        for v in &self.widths {
+            let _ = write!(widths, "{} ", v.round() as i32);
+        }
+        let cid = w.reserve();
+        w.object(
+            cid,
+            format!(
+                "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{name} /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor {descriptor} 0 R /W [0 [{widths}]] /CIDToGIDMap /Identity >>"
+            )
+            .as_bytes(),
+        );
+        // ToUnicode: what each glyph drawn stands for.
+        let mut map: Vec<(u16, &str)> = used
+            .iter()
+            .filter(|(_, t)| !t.is_empty())
+            .filter_map(|(g, t)| Some((self.remapper.get(*g)?, t.as_str())))
+            .collect();
+        map.sort_unstable();
+        let mut cmap = String::from(
+            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+        );
+        for chunk in map.chunks(100) {
+            let _ = writeln!(cmap, "{} beginbfchar", chunk.len());
+            for (cid, text) in chunk {
+                let _ = write!(cmap, "<{cid:04X}> <");
+                for u in text.encode_utf16() {
+                    let _ = write!(cmap, "{u:04X}");
+                }
+                cmap.push_str(">\n");
+            }
+            cmap.push_str("endbfchar\n");
+        }
+        cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+        let to_unicode = w.reserve();
+        w.stream(to_unicode, "", cmap.as_bytes());
+        let font = w.reserve();
+        w.object(
+            font,
+            format!(
+                "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H /DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>"
+            )
+            .as_bytes(),
+        );
+        Ok(font)
+    }
+}
+
+/// A PDF text string: literal for printable ASCII, UTF-16BE with a byte-order mark otherwise.
+fn text_string(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('(');
+        for c in s.chars() {
+            if matches!(c, '(' | ')' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push(')');
+        out
+    } else {
+        let mut out = String::from("<FEFF");
+        for u in s.encode_utf16() {
+            let _ = write!(out, "{u:04X}");
+        }
+        out.push('>');
+        out
+    }
+}
+
+/// A PDF name's characters (`#xx` for anything but regular characters).
+fn name_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "#{b:02X}");
+        }
+    }
+    out
+}
+
+/// Objects written in sequence, with a classic cross-reference table.
+struct Writer {
+    out: Vec<u8>,
+    offsets: Vec<usize>,
+    /// What the document's identifier is derived from (its page content and information).
+    id_seed: Vec<u8>,
+}
+
+impl Writer {
+    fn new() -> Self {
+        let mut out = Vec::with_capacity(96 * 1024);
+        out.extend_from_slice(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+        Self {
+            out,
+            offsets: vec![0],
+            id_seed: Vec::new(),
+        }
+    }
+
+    /// A new object number, written later.
+    fn reserve(&mut self) -> usize {
+        self.offsets.push(0);
+        self.offsets.len() - 1
+    }
+
+    fn object(&mut self, n: usize, body: &[u8]) {
+        self.offsets[n] = self.out.len();
+        let _ = writeln!(self.out, "{n} 0 obj");
+        self.out.extend_from_slice(body);
+        self.out.extend_from_slice(b"\nendobj\n");
+    }
+
+    fn stream(&mut self, n: usize, dict: &str, data: &[u8]) {
+        self.offsets[n] = self.out.len();
+        let _ = write!(
+            self.out,
+            "{n} 0 obj\n<< {dict} /Length {} >>\nstream\n",
+            data.len()
+        );
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    fn finish(mut self, root: usize, info: usize) -> Vec<u8> {
+        let xref = self.out.len();
+        let _ = write!(
+            self.out,
+            "xref\n0 {}\n0000000000 65535 f\r\n",
+            self.offsets.len()
+        );
+        for off in &self.offsets[1..] {
+            let _ = write!(self.out, "{off:010} 00000 n\r\n");
+        }
+        let id = <sha2::Sha256 as sha2::Digest>::digest(&self.id_seed);
+        let id: String = id.iter().take(16).fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        let _ = write!(
+            self.out,
+            "trailer\n<< /Size {} /Root {root} 0 R /Info {info} 0 R /ID [<{id}> <{id}>] >>\nstartxref\n{xref}\n%%EOF\n",
+            self.offsets.len()
+        );
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{Direction, Style};
+
+    #[test]
+    fn numbers_are_written_compactly() {
+        let w = |v: f32| {
+            let mut out = Vec::new();
+            num(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(w(0.0), "0");
+        assert_eq!(w(42.0), "42");
+        assert_eq!(w(-3.5), "-3.5");
+        assert_eq!(w(0.0049), "0.005");
+        assert_eq!(w(595.276), "595.276");
+        assert_eq!(w(-0.0001), "0");
+        assert_eq!(w(f32::NAN), "0");
+        assert_eq!(w(12.10), "12.1");
+    }
+
+    #[test]
+    fn shared_subsets_cover_ordinary_text() {
+        for (text, dir) in [
+            (
+                "Accusé de réception — numéro 42, « reçu » à 10:30",
+                Direction::Ltr,
+            ),
+            (
+                "إشعار بالتوصل من وزارة الانتقال الرقمي وإصلاح الإدارة",
+                Direction::Rtl,
+            ),
+            ("ⵜⴰⴳⵍⴷⵉⵜ ⵏ ⵍⵎⵖⵔⵉⴱ", Direction::Ltr),
+        ] {
+            for bold in [false, true] {
+                let style = if bold {
+                    Style::new(10.0).bold()
+                } else {
+                    Style::new(10.0)
+                };
+                let line = layout::shape(text, style, dir);
+                for run in &line.runs {
+                    let face = layout::face_index(run.family, run.bold);
+                    let base = base_subset(face).expect("subset");
+                    for g in &run.glyphs {
+                        let gid = g.glyph_id.to_u32() as u16;
+                        assert!(
+                            base.remapper.get(gid).is_some(),
+                            "{text:?}: glyph {gid} of face {face}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_a_page_with_text_and_an_attachment() {
+        let mut c = Canvas::new(595.0, 842.0);
+        c.rect(10.0, 10.0, 100.0, 20.0, (10, 90, 60));
+        c.hline(10.0, 200.0, 40.0, (0, 0, 0), 0.5);
+        let line = layout::shape("Bonjour ⵣ سلام Ǳ", Style::new(12.0), Direction::Ltr);
+        c.text(&line, 10.0, 80.0, 500.0, Align::Start);
+        let pdf = c
+            .finish(
+                &Info {
+                    title: "Test é",
+                    creator: "Diwan",
+                    lang: "fr",
+                    created: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                Some(&Attachment {
+                    name: "a.json",
+                    mime: "application/json",
+                    description: "données",
+                    data: b"{}",
+                }),
+            )
+            .unwrap();
+        assert!(pdf.starts_with(b"%PDF-1.7"));
+        assert!(pdf.ends_with(b"%%EOF\n"));
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("/EmbeddedFiles"));
+        assert!(text.contains("/ToUnicode"));
+        assert_eq!(text.matches("/CIDFontType2").count(), 3);
+        // A letter outside the shared repertoire gets a subset of its own; the others share.
+        let own = |face: usize, name: &str| {
+            !text.contains(&format!("{}+{name}", base_subset(face).unwrap().tag))
+        };
+        assert!(own(0, "NotoSans-Regular"));
+        assert!(!own(2, "NotoNaskhArabic-Regular"));
+    }
+}

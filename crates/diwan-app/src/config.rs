@@ -57,6 +57,30 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Delivery of webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The first retry delay in seconds; later ones are 5, 30, 120 and 720 times it (with the
+    /// default of 60: 1 min, 5 min, 30 min, 2 h, 12 h), then the delivery is given up.
+    pub retry_base_seconds: u64,
+    /// Seconds an endpoint has to answer.
+    pub timeout_seconds: u64,
+    /// Allow endpoints on loopback, private and link-local addresses (tests, closed networks).
+    /// Off by default: an administrator must not reach into the platform's own network.
+    pub allow_private_addresses: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            retry_base_seconds: 60,
+            timeout_seconds: 10,
+            allow_private_addresses: false,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -87,6 +111,7 @@ pub struct Config {
     pub sqlite_synchronous: String,
     pub portal: PortalConfig,
     pub smtp: SmtpConfig,
+    pub webhooks: WebhookConfig,
     /// An external RFC 3161 time-stamping service; the platform's own is used when absent.
     pub tsa_url: Option<String>,
     /// Fixes the day the processing rules see (deadlines, the late queue, reminders), as
@@ -110,6 +135,7 @@ impl Default for Config {
             sqlite_synchronous: "full".into(),
             portal: PortalConfig::default(),
             smtp: SmtpConfig::default(),
+            webhooks: WebhookConfig::default(),
             tsa_url: None,
             today: None,
         }
@@ -131,6 +157,7 @@ const ENV_KEYS: &[&str] = &[
     "sqlite_synchronous",
     "portal",
     "smtp",
+    "webhooks",
     "tsa_url",
     "today",
 ];
@@ -189,6 +216,11 @@ impl Config {
         if !matches!(self.smtp.security.as_str(), "none" | "starttls" | "tls") {
             return Err(ConfigError::Invalid(
                 "smtp.security must be none, starttls or tls".into(),
+            ));
+        }
+        if self.webhooks.timeout_seconds == 0 || self.webhooks.timeout_seconds > 300 {
+            return Err(ConfigError::Invalid(
+                "webhooks.timeout_seconds must be between 1 and 300".into(),
             ));
         }
         if let Some(k) = &self.master_key {

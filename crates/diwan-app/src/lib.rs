@@ -22,6 +22,7 @@ pub mod reports;
 pub mod translog;
 pub mod upload;
 pub mod verify;
+pub mod webhooks;
 
 pub use access::Principal;
 pub use config::Config;

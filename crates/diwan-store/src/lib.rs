@@ -31,6 +31,7 @@ pub mod processing;
 pub mod registry;
 pub mod stats;
 pub mod synthetic;
+pub mod webhooks;
 
 pub use audit::Actor;
 pub use blob::{BlobError, BlobHash, BlobStore, BlobWriter, LocalBlobStore, StagedBlob};

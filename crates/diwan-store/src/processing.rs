@@ -105,6 +105,8 @@ pub struct Change {
     pub correspondence: CorrespondenceId,
     /// The `updated_at` the decision was taken on; the change is refused if the record moved.
     pub seen: OffsetDateTime,
+    /// The status the decision was taken on (what webhooks report as the previous one).
+    pub previous_status: Status,
     pub status: Option<Status>,
     /// `Some(None)` clears the handling entity.
     pub handling_entity: Option<Option<EntityId>>,
@@ -130,6 +132,7 @@ impl Change {
         Self {
             correspondence: c.id,
             seen: c.updated_at,
+            previous_status: c.status,
             status: None,
             handling_entity: None,
             outcome: None,
@@ -409,7 +412,25 @@ impl Tenant {
             .map(|m| m.with_number(&registered.number))
             .collect();
         change.emails = emails;
+        if reply_status != Status::Registered {
+            crate::webhooks::status_changed(
+                &mut tx,
+                &admin,
+                registered.id,
+                Some(Status::Registered),
+            )
+            .await?;
+        }
         let applied = apply_in(&mut tx, &admin, &change, actor).await?;
+        crate::webhooks::reply_registered(
+            &mut tx,
+            &admin,
+            change.correspondence,
+            registered.id,
+            &registered.number,
+            reply_status,
+        )
+        .await?;
         tx.commit().await?;
         Ok((registered, applied))
     }
@@ -869,6 +890,18 @@ async fn apply_in(
     }
     for m in &change.emails {
         outbox::enqueue(tx, Some(admin), m).await?;
+    }
+    // Webhooks hear of a new status, or of a new entity handling it, from the same transaction.
+    if change.status.is_some_and(|s| s != change.previous_status)
+        || change.handling_entity.is_some()
+    {
+        crate::webhooks::status_changed(
+            tx,
+            admin,
+            change.correspondence,
+            Some(change.previous_status),
+        )
+        .await?;
     }
     let mut details = change.audit_details.clone();
     if let Value::Object(m) = &mut details {

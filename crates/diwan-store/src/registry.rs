@@ -980,6 +980,7 @@ pub(crate) async fn write_registration(
         .execute(&mut *tx)
         .await?;
     }
+    crate::webhooks::status_changed(tx, admin, id, None).await?;
     let hashes: Vec<&str> = p.documents.iter().map(|d| d.sha256.as_str()).collect();
     audit::append(
         tx,

@@ -63,7 +63,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(app.clone());
     let router = router(state);
-    // Background work: delivery of the outbox.
+    // Background work: delivery of the outbox and of webhooks, receipt repair, reminders.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let outbox = {
         let app = app.clone();
@@ -74,6 +74,11 @@ pub async fn serve(
         let app = app.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move { app.run_receipt_repair(stop).await })
+    };
+    let webhooks = {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_webhooks(stop).await })
     };
     let reminders = {
         let app = app.clone();
@@ -91,6 +96,7 @@ pub async fn serve(
     let _ = outbox.await;
     let _ = repair.await;
     let _ = reminders.await;
+    let _ = webhooks.await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

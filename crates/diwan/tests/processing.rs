@@ -336,30 +336,9 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-/// The database of each engine to run the day on.
-fn engines() -> Vec<(&'static str, Vec<(String, String)>)> {
-    let mut out = vec![("sqlite", vec![])];
-    if let Ok(base) = std::env::var("DIWAN_TEST_DATABASE_URL") {
-        let db = format!("diwan_day_{}", std::process::id());
-        let ok = std::process::Command::new("psql")
-            .arg(&base)
-            .args(["-qc", &format!("CREATE DATABASE {db}")])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "cannot create a PostgreSQL database with psql");
-        let url = match base.rfind('/') {
-            Some(i) if i > "postgres://".len() => format!("{}/{db}", &base[..i]),
-            _ => format!("{base}/{db}"),
-        };
-        out.push(("postgres", vec![("DIWAN_DATABASE_URL".into(), url)]));
-    }
-    out
-}
-
 #[test]
 fn scripted_day_of_a_ministry() {
-    for (engine, env) in engines() {
+    for (engine, env) in engines("diwan_day") {
         eprintln!("scripted day on {engine}");
         day(&env);
     }

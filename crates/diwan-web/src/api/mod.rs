@@ -7,6 +7,7 @@ pub mod org;
 pub mod portal;
 pub mod processing;
 pub mod sessions;
+pub mod webhooks;
 
 use crate::problem::{parse_json, ApiError};
 use crate::state::AppState;
@@ -83,6 +84,9 @@ pub fn routes() -> Router<AppState> {
             "/holidays/{day}",
             axum::routing::delete(deadlines::remove_holiday),
         )
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/administrations", get(portal::directory))
         .route(
             "/administrations/{code}/procedures",

@@ -226,6 +226,55 @@ pub fn pdf(text: &str) -> Vec<u8> {
     out
 }
 
+/// The engines to run a scenario on: SQLite, and PostgreSQL when `DIWAN_TEST_DATABASE_URL` is
+/// set (a new database named `{prefix}_{pid}`), each with the environment that selects it.
+pub fn engines(prefix: &str) -> Vec<(&'static str, Vec<(String, String)>)> {
+    let mut out = vec![("sqlite", vec![])];
+    if let Ok(base) = std::env::var("DIWAN_TEST_DATABASE_URL") {
+        let db = format!("{prefix}_{}", std::process::id());
+        let ok = std::process::Command::new("psql")
+            .arg(&base)
+            .args(["-qc", &format!("CREATE DATABASE {db}")])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "cannot create a PostgreSQL database with psql");
+        let url = match base.rfind('/') {
+            Some(i) if i > "postgres://".len() => format!("{}/{db}", &base[..i]),
+            _ => format!("{base}/{db}"),
+        };
+        out.push(("postgres", vec![("DIWAN_DATABASE_URL".into(), url)]));
+    }
+    out
+}
+
+/// Registers a correspondence through the API (`metadata` JSON and one PDF) as `token`; the
+/// answer of the 201.
+pub fn register_letter(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    token: &str,
+    meta: &Value,
+) -> Value {
+    use reqwest::blocking::multipart::{Form, Part};
+    let form = Form::new()
+        .part(
+            "metadata",
+            Part::text(meta.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part("file", Part::bytes(pdf("Lettre")).file_name("lettre.pdf"));
+    let r = client
+        .post(server.url("/api/v1/correspondences"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().unwrap()
+}
+
 /// A real SMTP server (Python's aiosmtpd) writing what it receives to a Maildir.
 pub struct Smtp {
     child: Child,

@@ -372,6 +372,24 @@ await test("queues in Arabic on a phone: right to left, no horizontal scrolling"
   await checkNoOverflow(page);
 }, { viewport: { width: 375, height: 812 }, isMobile: true });
 
+await test("the registry clerk assigns two letters at once from the queue", async (page) => {
+  await signIn(page, "bo@mtnra", "/corbeilles");
+  await page.click("#queue-to_assign");
+  const before = Number(await page.textContent("#queue-to_assign .badge"));
+  assert.ok(before >= 2, `to assign: ${before}`);
+  const boxes = page.locator("input[name=ids]");
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await checkLabels(page);
+  const dsi = await page.$eval("#bulk-entity", (s) => [...s.options].find((o) => o.text.includes("systèmes d'information")).value);
+  await page.selectOption("#bulk-op", "assign");
+  await page.selectOption("#bulk-entity", dsi);
+  await page.fill("#bulk-instructions", "Pour attribution");
+  await Promise.all([page.waitForURL(/fait=2&echecs=0$/), page.click("#bulk button")]);
+  assert.match(await page.textContent("#bulk-done"), /Courriers traités : 2/);
+  assert.equal(Number(await page.textContent("#queue-to_assign .badge")), before - 2);
+});
+
 await browser.close();
 if (failures) {
   console.log(`${failures} browser test(s) failed`);

@@ -57,6 +57,28 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Reading documents for search (text layers, and OCR of scans).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextConfig {
+    /// Read documents in the background (needs poppler's `pdftotext`/`pdftoppm` and Tesseract).
+    pub enabled: bool,
+    /// Tesseract's languages, `+`-separated.
+    pub ocr_languages: String,
+    /// Seconds between two looks for new documents.
+    pub interval_seconds: u64,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ocr_languages: "fra+ara".into(),
+            interval_seconds: 10,
+        }
+    }
+}
+
 /// Delivery of webhooks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -112,6 +134,7 @@ pub struct Config {
     pub portal: PortalConfig,
     pub smtp: SmtpConfig,
     pub webhooks: WebhookConfig,
+    pub text: TextConfig,
     /// An external RFC 3161 time-stamping service; the platform's own is used when absent.
     pub tsa_url: Option<String>,
     /// Fixes the day the processing rules see (deadlines, the late queue, reminders), as
@@ -136,6 +159,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             smtp: SmtpConfig::default(),
             webhooks: WebhookConfig::default(),
+            text: TextConfig::default(),
             tsa_url: None,
             today: None,
         }
@@ -158,6 +182,7 @@ const ENV_KEYS: &[&str] = &[
     "portal",
     "smtp",
     "webhooks",
+    "text",
     "tsa_url",
     "today",
 ];

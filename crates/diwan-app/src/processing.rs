@@ -415,10 +415,22 @@ impl App {
         let Some(to) = to else {
             return Err(AppError::field("to_entity", "no such entity"));
         };
+        // Default deadline: the record's legal one, shortened for urgent mail.
+        let urgent_due = match c.priority.handling_days() {
+            Some(days) => Some(
+                self.calendar(who.admin())
+                    .await?
+                    .add_working_days(today, days),
+            ),
+            None => None,
+        };
         let due = req.due.or(if req.purpose == Purpose::Information {
             None
         } else {
-            c.due_date
+            match (c.due_date, urgent_due) {
+                (Some(legal), Some(urgent)) => Some(legal.min(urgent)),
+                (legal, urgent) => legal.or(urgent),
+            }
         });
         let mut change = Change::of(&c, "correspondence.assign");
         let mut parent = None;

@@ -35,6 +35,18 @@ code_enum!(
     }
 );
 
+impl Priority {
+    /// Working days an entity has to handle urgent mail assigned to it (when no shorter legal
+    /// deadline applies and the assignment names none): 5 when urgent, 2 when very urgent.
+    pub fn handling_days(self) -> Option<u32> {
+        match self {
+            Priority::Normal => None,
+            Priority::Urgent => Some(5),
+            Priority::VeryUrgent => Some(2),
+        }
+    }
+}
+
 code_enum!(
     /// What a contact is.
     ContactKind {

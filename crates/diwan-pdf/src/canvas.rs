@@ -13,7 +13,7 @@
 //!
 //! Coordinates are in points from the top-left corner, like the krilla surfaces used elsewhere.
 
-use crate::layout::{self, Align, Family, Line, FACES};
+use crate::layout::{self, Align, Direction, Family, Line, Style, FACES};
 use crate::{PdfError, Result};
 use rustybuzz::ttf_parser;
 use std::collections::BTreeMap;
@@ -242,6 +242,26 @@ impl Canvas {
             pen += run.width_em * size;
         }
         self.content.extend_from_slice(b"ET\n");
+    }
+
+    /// A French heading at the start of `[x, x + width]`'s left half and its Arabic counterpart
+    /// at the start (right) of its right half, on one baseline.
+    pub fn bilingual(&mut self, fr: &str, ar: &str, style: Style, x: f32, y: f32, width: f32) {
+        let half = width / 2.0;
+        self.text(
+            &layout::shape(fr, style, Direction::Ltr),
+            x,
+            y,
+            half,
+            Align::Start,
+        );
+        self.text(
+            &layout::shape(ar, style, Direction::Rtl),
+            x + half,
+            y,
+            half,
+            Align::Start,
+        );
     }
 
     /// Draws wrapped lines from `y` (first baseline) down; returns the y after the last line.
@@ -728,7 +748,6 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Direction, Style};
 
     #[test]
     fn numbers_are_written_compactly() {

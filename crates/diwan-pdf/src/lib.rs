@@ -6,6 +6,8 @@
 //! Why krilla plus our own layout: krilla writes compact, valid PDF with font subsetting and
 //! ToUnicode maps (text stays searchable and extractable), and lets us place shaped glyphs
 //! ourselves; shaping is rustybuzz (HarfBuzz's algorithm), bidi is `unicode-bidi` (UAX #9).
+//! The receipt, produced with every filing, is written by [`canvas`] instead: the same layout,
+//! with font subsets prepared once per process rather than once per document.
 
 pub mod canvas;
 pub mod layout;
@@ -13,6 +15,7 @@ pub mod letter;
 pub mod qr;
 pub mod receipt;
 pub mod register;
+pub mod slip;
 
 /// Errors of PDF generation.
 #[derive(Debug, thiserror::Error)]

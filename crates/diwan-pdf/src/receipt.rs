@@ -176,19 +176,13 @@ fn draw(d: &ReceiptData) -> Result<Canvas> {
     let half = (W - 2.0 * M) / 2.0;
     let head = Style::new(9.0).bold();
     let sub = Style::new(8.5);
-    c.text(
-        &layout::shape("ROYAUME DU MAROC", head, Direction::Ltr),
+    c.bilingual(
+        "ROYAUME DU MAROC",
+        "المملكة المغربية",
+        head,
         M,
         34.0,
-        half,
-        Align::Start,
-    );
-    c.text(
-        &layout::shape("المملكة المغربية", head, Direction::Rtl),
-        M + half,
-        34.0,
-        half,
-        Align::Start,
+        W - 2.0 * M,
     );
     c.text(
         &layout::shape("ⵜⴰⴳⵍⴷⵉⵜ ⵏ ⵍⵎⵖⵔⵉⴱ", sub, Direction::Ltr),
@@ -233,19 +227,13 @@ fn draw(d: &ReceiptData) -> Result<Canvas> {
 
     // Title and number.
     let title = Style::new(17.0).bold().color(BRAND.0, BRAND.1, BRAND.2);
-    c.text(
-        &layout::shape("ACCUSÉ DE RÉCEPTION", title, Direction::Ltr),
+    c.bilingual(
+        "ACCUSÉ DE RÉCEPTION",
+        "إشعار بالتوصل",
+        title,
         M,
         y,
-        half,
-        Align::Start,
-    );
-    c.text(
-        &layout::shape("إشعار بالتوصل", title, Direction::Rtl),
-        M + half,
-        y,
-        half,
-        Align::Start,
+        W - 2.0 * M,
     );
     y += 14.0;
     c.rect(M, y, W - 2.0 * M, 50.0, (0xee, 0xf4, 0xf0));
@@ -348,19 +336,13 @@ fn draw(d: &ReceiptData) -> Result<Canvas> {
     // Documents.
     y += 10.0;
     let h2 = Style::new(10.0).bold();
-    c.text(
-        &layout::shape("Documents déposés", h2, Direction::Ltr),
+    c.bilingual(
+        "Documents déposés",
+        "الوثائق المودعة",
+        h2,
         M,
         y,
-        half,
-        Align::Start,
-    );
-    c.text(
-        &layout::shape("الوثائق المودعة", h2, Direction::Rtl),
-        M + half,
-        y,
-        half,
-        Align::Start,
+        W - 2.0 * M,
     );
     y += 8.0;
     let cell = Style::new(8.5);

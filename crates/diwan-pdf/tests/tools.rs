@@ -14,15 +14,11 @@ fn tool(name: &str) -> bool {
     ok
 }
 
-#[test]
-fn receipt_is_valid_and_its_text_extractable() {
-    if !tool("qpdf") || !tool("pdftotext") {
-        return;
-    }
+/// Writes `pdf`, checks it with `qpdf --check` and returns the text `pdftotext` extracts.
+fn checked_text(pdf: &[u8]) -> String {
     let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("r.pdf");
-    let data = diwan_pdf::receipt::sample();
-    std::fs::write(&path, diwan_pdf::receipt::render(&data).unwrap()).unwrap();
+    let path = d.path().join("doc.pdf");
+    std::fs::write(&path, pdf).unwrap();
     let q = Command::new("qpdf")
         .arg("--check")
         .arg(&path)
@@ -34,7 +30,15 @@ fn receipt_is_valid_and_its_text_extractable() {
         .arg("-")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&t.stdout);
+    String::from_utf8_lossy(&t.stdout).into_owned()
+}
+
+#[test]
+fn receipt_is_valid_and_its_text_extractable() {
+    if !tool("qpdf") || !tool("pdftotext") {
+        return;
+    }
+    let text = checked_text(&diwan_pdf::receipt::render(&diwan_pdf::receipt::sample()).unwrap());
     for needle in [
         "ACCUSÉ DE RÉCEPTION",
         "BO-CENTRAL/A/2026/000042",
@@ -58,4 +62,43 @@ fn receipt_is_valid_and_its_text_extractable() {
     }
     // The full identity number never appears.
     assert!(!text.contains("AB123456"));
+}
+
+#[test]
+fn dispatch_slip_is_valid_and_its_text_extractable() {
+    if !tool("qpdf") || !tool("pdftotext") {
+        return;
+    }
+    let text = checked_text(&diwan_pdf::slip::render(&diwan_pdf::slip::sample()).unwrap());
+    for needle in [
+        "BORDEREAU D'ENVOI",
+        "جدول الإرسال",
+        "BO-CENTRAL/D/2026/000017",
+        "Procès-verbal de réception.pdf",
+        "محضر الاجتماع",
+        "Total des pièces : 4",
+        "Direction des systèmes d'information",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+/// A filer's name with letters outside the prepared font subsets: the receipt gets subsets of its
+/// own for those faces, and stays valid and extractable.
+#[test]
+fn receipt_with_rare_letters_is_valid_and_extractable() {
+    if !tool("qpdf") || !tool("pdftotext") {
+        return;
+    }
+    let mut data = diwan_pdf::receipt::sample();
+    data.filer_name = "Łukasz Ǆurić Østergård".into();
+    data.subject = "Demande — ڨ ڭ".into();
+    let text = checked_text(&diwan_pdf::receipt::render(&data).unwrap());
+    for needle in [
+        "Łukasz Ǆurić Østergård",
+        "ACCUSÉ DE RÉCEPTION",
+        "إشعار بالتوصل",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }

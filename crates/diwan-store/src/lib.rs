@@ -21,6 +21,7 @@ mod batch;
 pub mod blob;
 mod db;
 pub mod deadlines;
+pub mod doctext;
 pub mod fsck;
 pub mod keys;
 pub mod log;

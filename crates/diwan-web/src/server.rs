@@ -63,7 +63,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(app.clone());
     let router = router(state);
-    // Background work: delivery of the outbox and of webhooks, receipt repair, reminders.
+    // Background work: delivery of the outbox and of webhooks, receipt repair, reminders, reading
+    // documents for search.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let outbox = {
         let app = app.clone();
@@ -85,6 +86,11 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move { app.run_reminders(stop).await })
     };
+    let texts = {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_document_text(stop).await })
+    };
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
@@ -96,6 +102,7 @@ pub async fn serve(
     let _ = outbox.await;
     let _ = repair.await;
     let _ = reminders.await;
+    let _ = texts.await;
     let _ = webhooks.await;
     app.store.close().await;
     tracing::info!("stopped");

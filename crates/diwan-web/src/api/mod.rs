@@ -50,6 +50,11 @@ pub fn routes() -> Router<AppState> {
             post(processing::assignment_done),
         )
         .route("/correspondences/{id}/status", post(processing::status))
+        .route("/correspondences/bulk", post(processing::bulk))
+        .route(
+            "/correspondences/{id}/slip.pdf",
+            get(processing::dispatch_slip),
+        )
         .route(
             "/correspondences/{id}/notes",
             get(processing::notes).post(processing::add_note),

@@ -419,3 +419,56 @@ pub async fn dashboard(
         })).collect::<Vec<_>>(),
     })))
 }
+
+/// The body of `POST /api/v1/correspondences/bulk`: the ids and one action,
+/// `{"ids": […], "assign": {…}}` or `{"ids": […], "status": {…}}`.
+#[derive(Deserialize)]
+pub struct BulkBody {
+    ids: Vec<String>,
+    #[serde(flatten)]
+    action: diwan_app::bulk::BulkAction,
+}
+
+/// `POST /api/v1/correspondences/bulk` → 200 with one result per correspondence.
+pub async fn bulk(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<Json<Value>, ApiError> {
+    let ids = body
+        .ids
+        .iter()
+        .map(|raw| {
+            raw.parse::<CorrespondenceId>()
+                .map_err(|_| AppError::field("ids", format!("{raw:?} is not a correspondence id")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcomes = st.app.bulk(&who, &ids, &body.action).await?;
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let results: Vec<Value> = outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok(()) => json!({ "id": o.id, "ok": true }),
+            Err(e) => {
+                json!({ "id": o.id, "ok": false, "status": e.status(), "detail": e.detail() })
+            }
+        })
+        .collect();
+    Ok(Json(json!({
+        "succeeded": outcomes.len() - failed,
+        "failed": failed,
+        "results": results,
+    })))
+}
+
+/// `GET /api/v1/correspondences/{id}/slip.pdf`: the dispatch slip (bordereau d'envoi) of
+/// outgoing or internal mail.
+pub async fn dispatch_slip(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let id = cid(&id)?;
+    let pdf = st.app.dispatch_slip(&who, id).await?;
+    Ok(download(pdf, "application/pdf", "bordereau-envoi.pdf"))
+}

@@ -41,11 +41,13 @@ pub fn routes() -> Router<AppState> {
         .route("/courriers/{id}", get(registry::show))
         .route("/courriers/{id}/actions", post(work::action))
         .route("/corbeilles", get(work::queues))
+        .route("/corbeilles/actions", post(work::bulk_action))
         .route("/registre/export.csv", get(work::export))
         .route("/registre/export.pdf", get(work::export_pdf))
         .route("/registre/archive.tar", get(work::export_archive))
         .route("/tableau-de-bord", get(work::dashboard))
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
+        .route("/courriers/{id}/bordereau.pdf", get(work::dispatch_slip))
         .route("/portail", get(portal::directory))
         .route(
             "/portail/{code}",
@@ -298,6 +300,12 @@ async fn set_lang(
         .max_age(time::Duration::days(365))
         .build();
     (jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))).into_response()
+}
+
+/// A correspondence id from a page's path, or the "not found" page's error.
+fn correspondence_id(raw: &str, lang: Lang) -> Result<diwan_core::CorrespondenceId, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::NotFound(lang.t("corr.not_found")))
 }
 
 #[cfg(test)]

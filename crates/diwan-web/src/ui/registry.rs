@@ -487,13 +487,9 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    let Ok(id) = id.parse::<CorrespondenceId>() else {
-        return error_page(
-            &st,
-            lang,
-            Some(&user),
-            &AppError::NotFound(lang.t("corr.not_found")),
-        );
+    let id = match super::correspondence_id(&id, lang) {
+        Ok(id) => id,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
     };
     let notice = if q.enregistre.is_some() {
         Some("registered".to_string())

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use diwan_app::bulk::BulkAction;
 use diwan_app::processing::{AssignRequest, DoneRequest, NoteRequest, ReplyRequest, StatusRequest};
 use diwan_app::registration::opt_date;
 use diwan_app::AppError;
@@ -30,6 +31,9 @@ pub struct QueuesQuery {
     corbeille: Option<String>,
     q: Option<String>,
     page: Option<i64>,
+    /// After a bulk action: how many went through, and how many were refused.
+    fait: Option<usize>,
+    echecs: Option<usize>,
 }
 
 /// `GET /corbeilles`: the user's queues with counts; the chosen one listed, or search results.
@@ -120,15 +124,92 @@ pub async fn queues(
         data.total
     };
     let pages = ((total + per_page - 1) / per_page).max(1);
+    // Bulk actions: assigning (to any entity; the application checks who may), taking up.
+    let writer = who.require_writer().is_ok();
+    let entities: Vec<_> = if writer && !items.is_empty() {
+        tenant
+            .entities()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|e| json!({ "id": e.id, "name": match lang { Lang::Ar => e.names.ar.clone(), _ => e.names.fr.clone() } }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let bulk_done = q
+        .fait
+        .map(|n| json!({ "done": n, "failed": q.echecs.unwrap_or(0) }));
     let base = page_ctx(lang, Some(&user), "/corbeilles");
     render(
         &st,
         "queues.html",
         context! {
             counts => counts, current => current.map(|q| q.as_str()), q => search,
-            items => items, total => total, more => more, page => page, pages => pages, ..base
+            items => items, total => total, more => more, page => page, pages => pages,
+            writer => writer, entities => entities, bulk_done => bulk_done, ..base
         },
     )
+}
+
+/// `POST /corbeilles/actions`: one action on the correspondences ticked in a queue (each
+/// acted on as if alone); back to the queue with how many went through.
+pub async fn bulk_action(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Err(e) = user.check_csrf(&get("_csrf").unwrap_or_default()) {
+        return error_page(&st, lang, Some(&user), &e);
+    }
+    let queue = get("corbeille")
+        .as_deref()
+        .and_then(Queue::parse)
+        .unwrap_or(Queue::ToHandle);
+    let outcome = async {
+        let ids = pairs
+            .iter()
+            .filter(|(n, _)| n == "ids")
+            .map(|(_, v)| {
+                v.parse::<CorrespondenceId>()
+                    .map_err(|_| AppError::field("ids", "not a correspondence"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let action = match get("op").as_deref() {
+            Some("assign") => BulkAction::Assign(AssignRequest {
+                to_entity: parse_field(&get("to_entity"), "to_entity")?
+                    .ok_or_else(|| AppError::field("to_entity", "choose an entity"))?,
+                to_user: None,
+                purpose: parse_field(&get("purpose"), "purpose")?.unwrap_or(Purpose::Action),
+                instructions: filled(&get("instructions")),
+                due: None,
+                copies: vec![],
+                redirect: false,
+            }),
+            Some("take_up") => BulkAction::Status(StatusRequest {
+                status: Status::InProgress,
+                reason: None,
+                outcome: None,
+            }),
+            _ => return Err(AppError::BadRequest("unknown action".into())),
+        };
+        st.app.bulk(&user.principal, &ids, &action).await
+    }
+    .await;
+    match outcome {
+        Ok(results) => {
+            let failed = results.iter().filter(|r| r.result.is_err()).count();
+            Redirect::to(&format!(
+                "/corbeilles?corbeille={}&fait={}&echecs={failed}",
+                queue.as_str(),
+                results.len() - failed
+            ))
+            .into_response()
+        }
+        Err(e) => error_page(&st, lang, Some(&user), &e),
+    }
 }
 
 /// The one form of the correspondence page's actions. Which fields matter depends on `op`.
@@ -288,13 +369,9 @@ pub async fn action(
     if let Err(e) = user.check_csrf(&f.csrf) {
         return error_page(&st, lang, Some(&user), &e);
     }
-    let Ok(id) = id.parse::<CorrespondenceId>() else {
-        return error_page(
-            &st,
-            lang,
-            Some(&user),
-            &AppError::NotFound(lang.t("corr.not_found")),
-        );
+    let id = match super::correspondence_id(&id, lang) {
+        Ok(id) => id,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
     };
     match perform(&st, &user, id, &f).await {
         Ok(done) => Redirect::to(&format!("/courriers/{id}?fait={done}")).into_response(),
@@ -441,4 +518,21 @@ pub async fn dashboard(State(st): State<AppState>, lang: Lang, user: WebUser) ->
             ..base
         },
     )
+}
+
+/// `GET /courriers/{id}/bordereau.pdf`: the dispatch slip of outgoing or internal mail.
+pub async fn dispatch_slip(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match super::correspondence_id(&id, lang) {
+        Ok(id) => id,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
+    };
+    match st.app.dispatch_slip(&user.principal, id).await {
+        Ok(pdf) => crate::api::processing::download(pdf, "application/pdf", "bordereau-envoi.pdf"),
+        Err(e) => error_page(&st, lang, Some(&user), &e),
+    }
 }

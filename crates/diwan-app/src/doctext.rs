@@ -25,9 +25,20 @@ const MAX_OCR_PAGES: u32 = 10;
 /// Time allowed to one run of a tool.
 const TOOL_TIME: Duration = Duration::from_secs(120);
 
-/// Runs a tool; its standard output when it succeeds.
+/// Runs a tool, at a low CPU priority (`nice`) so that reading documents gives way to serving
+/// requests; its standard output when it succeeds.
 async fn tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, String> {
-    let mut cmd = tokio::process::Command::new(program);
+    let nice = ["/usr/bin/nice", "/bin/nice"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let mut cmd = match nice {
+        Some(n) => {
+            let mut c = tokio::process::Command::new(n);
+            c.args(["-n", "15", program]);
+            c
+        }
+        None => tokio::process::Command::new(program),
+    };
     cmd.args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);

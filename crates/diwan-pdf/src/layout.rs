@@ -6,7 +6,7 @@
 //! Noto Sans Tifinagh. They are parsed once per process.
 
 use krilla::color::rgb;
-use krilla::geom::Point;
+use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::num::NormalizedF32;
 use krilla::paint::{Fill, FillRule};
 use krilla::surface::Surface;
@@ -427,12 +427,7 @@ pub fn wrap(text: &str, style: Style, direction: Direction, max_width: f32) -> V
 /// Draws a line with its baseline at `y`, aligned in the box `[x, x + box_width]`.
 pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f32, align: Align) {
     let start_x = line.start_x(x, box_width, align);
-    let (r, g, b) = line.style.color;
-    surface.set_fill(Some(Fill {
-        paint: rgb::Color::new(r, g, b).into(),
-        opacity: NormalizedF32::ONE,
-        rule: FillRule::NonZero,
-    }));
+    fill(surface, line.style.color);
     let mut pen = start_x;
     for run in &line.runs {
         let Some(f) = face(run.family, run.bold) else {
@@ -447,6 +442,36 @@ pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f
             false,
         );
         pen += run.width_em * line.style.size;
+    }
+}
+
+/// Right to left when the first letter is Arabic.
+pub(crate) fn direction_of(text: &str) -> Direction {
+    match text.chars().find(|c| c.is_alphabetic()) {
+        Some(c) if ('\u{0600}'..='\u{06FF}').contains(&c) => Direction::Rtl,
+        _ => Direction::Ltr,
+    }
+}
+
+/// Sets a solid fill colour on a krilla surface.
+fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
+    s.set_fill(Some(Fill {
+        paint: rgb::Color::new(c.0, c.1, c.2).into(),
+        opacity: NormalizedF32::ONE,
+        rule: FillRule::NonZero,
+    }));
+}
+
+/// Fills a rectangle on a krilla surface; `(x, y)` is its top-left corner.
+pub(crate) fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
+    let mut pb = PathBuilder::new();
+    if let Some(r) = Rect::from_xywh(x, y, w, h) {
+        pb.push_rect(r);
+    }
+    if let Some(p) = pb.finish() {
+        fill(s, color);
+        s.set_stroke(None);
+        s.draw_path(&p);
     }
 }
 

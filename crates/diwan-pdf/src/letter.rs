@@ -3,8 +3,7 @@
 //! paragraph laid out left to right or right to left by its first strong character) and the
 //! signature block. Long bodies continue on further pages.
 
-use crate::layout::{self, Align, Direction, Style};
-use crate::receipt::{direction_of, rect};
+use crate::layout::{self, direction_of, rect, Align, Direction, Style};
 use crate::{PdfError, Result};
 use krilla::metadata::Metadata;
 use krilla::page::PageSettings;

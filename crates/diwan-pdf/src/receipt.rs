@@ -5,13 +5,8 @@
 //! the transparency-log position. The PDF is then sealed by the caller (PAdES).
 
 use crate::canvas::{Attachment, Canvas, Info};
-use crate::layout::{self, Align, Direction, Line, Style};
+use crate::layout::{self, direction_of, Align, Direction, Line, Style};
 use crate::Result;
-use krilla::color::rgb;
-use krilla::geom::{PathBuilder, Rect};
-use krilla::num::NormalizedF32;
-use krilla::paint::{Fill, FillRule};
-use krilla::surface::Surface;
 
 /// One document of the filing.
 #[derive(Debug, Clone)]
@@ -74,26 +69,6 @@ const M: f32 = 42.0;
 const MUTED: (u8, u8, u8) = (0x5b, 0x67, 0x76);
 const BRAND: (u8, u8, u8) = (0x0b, 0x5d, 0x3b);
 
-pub(crate) fn fill(s: &mut Surface<'_>, c: (u8, u8, u8)) {
-    s.set_fill(Some(Fill {
-        paint: rgb::Color::new(c.0, c.1, c.2).into(),
-        opacity: NormalizedF32::ONE,
-        rule: FillRule::NonZero,
-    }));
-}
-
-pub(crate) fn rect(s: &mut Surface<'_>, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
-    let mut pb = PathBuilder::new();
-    if let Some(r) = Rect::from_xywh(x, y, w, h) {
-        pb.push_rect(r);
-    }
-    if let Some(p) = pb.finish() {
-        fill(s, color);
-        s.set_stroke(None);
-        s.draw_path(&p);
-    }
-}
-
 fn human_size(n: u64) -> String {
     if n < 1024 {
         format!("{n} o")
@@ -133,14 +108,6 @@ fn fact(c: &mut Canvas, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]
     let bottom = (end - 13.0 + 8.0).max(y + 18.0);
     c.hline(M, W - M, bottom, (0xd9, 0xde, 0xe5), 0.5);
     bottom + 4.0
-}
-
-/// Right to left when the first letter is Arabic.
-pub(crate) fn direction_of(text: &str) -> Direction {
-    match text.chars().find(|c| c.is_alphabetic()) {
-        Some(c) if ('\u{0600}'..='\u{06FF}').contains(&c) => Direction::Rtl,
-        _ => Direction::Ltr,
-    }
 }
 
 /// Renders the receipt PDF (unsealed).

@@ -10,8 +10,7 @@
 //! rows of one page at a time and draws them. Only row heights are kept between the passes, so
 //! memory does not grow with shaped text of thousands of rows.
 
-use crate::layout::{self, Align, Direction, Line, Style};
-use crate::receipt::{direction_of, rect};
+use crate::layout::{self, direction_of, rect, Align, Direction, Line, Style};
 use crate::{PdfError, Result};
 use krilla::metadata::Metadata;
 use krilla::page::PageSettings;

@@ -5,8 +5,7 @@
 //! One A4 page, French and Arabic, written with [`crate::canvas`].
 
 use crate::canvas::{Canvas, Info};
-use crate::layout::{self, Align, Direction, Style};
-use crate::receipt::direction_of;
+use crate::layout::{self, direction_of, Align, Direction, Style};
 use crate::Result;
 
 const W: f32 = 595.0;

@@ -2,7 +2,6 @@
 //! page read by Tesseract make their records findable by words that appear nowhere else.
 
 mod support;
-use reqwest::blocking::multipart::{Form, Part};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -11,21 +10,7 @@ use support::*;
 fn register(client: &Client, s: &Server, token: &str, subject: &str, name: &str, bytes: Vec<u8>) {
     let meta = json!({"direction": "incoming", "subject": subject,
                       "sender": {"kind": "person", "name": "Citoyen Exemple"}});
-    let form = Form::new()
-        .part(
-            "metadata",
-            Part::text(meta.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part("file", Part::bytes(bytes).file_name(name.to_string()));
-    let r = client
-        .post(s.url("/api/v1/correspondences"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    register_with_file(client, s, token, &meta, name, bytes);
 }
 
 /// Searches until `word` finds a record (the reader works in the background), at most a minute.

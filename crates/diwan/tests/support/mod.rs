@@ -256,6 +256,19 @@ pub fn register_letter(
     token: &str,
     meta: &Value,
 ) -> Value {
+    register_with_file(client, server, token, meta, "lettre.pdf", pdf("Lettre"))
+}
+
+/// Registers a correspondence through the API with one document of the caller's choosing; the
+/// answer of the 201.
+pub fn register_with_file(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    token: &str,
+    meta: &Value,
+    file_name: &str,
+    bytes: Vec<u8>,
+) -> Value {
     use reqwest::blocking::multipart::{Form, Part};
     let form = Form::new()
         .part(
@@ -264,7 +277,7 @@ pub fn register_letter(
                 .mime_str("application/json")
                 .unwrap(),
         )
-        .part("file", Part::bytes(pdf("Lettre")).file_name("lettre.pdf"));
+        .part("file", Part::bytes(bytes).file_name(file_name.to_string()));
     let r = client
         .post(server.url("/api/v1/correspondences"))
         .bearer_auth(token)

@@ -8,6 +8,7 @@
 //!   path validation;
 //! - [`cms`]: CMS `SignedData` for PAdES (`ETSI.CAdES.detached`) and detached CAdES signatures,
 //!   and their verification (ours and other tools');
+//! - [`ocsp`]: OCSP (RFC 6960) responder, requests and verification of responses;
 //! - [`tsa`]: RFC 3161 time-stamping authority, client and verification;
 //! - [`merkle`], [`sth`]: the RFC 9162 Merkle tree of the transparency log and its signed heads;
 //! - [`canonical`]: canonical JSON (RFC 8785) and its signatures, for machine-readable receipts.
@@ -17,6 +18,7 @@ pub mod cms;
 pub mod digest;
 pub mod keys;
 pub mod merkle;
+pub mod ocsp;
 pub mod oids;
 pub mod pkcs12;
 pub mod pki;

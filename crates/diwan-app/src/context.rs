@@ -61,7 +61,13 @@ impl App {
         opts.sqlite_synchronous_full = config.sqlite_synchronous == "full";
         let store = Store::open(&opts, Arc::new(blobs)).await?;
         let platform_pki =
-            crate::pki::PlatformPki::open(&store, &master_key, config.tsa_url.as_deref()).await?;
+            crate::pki::PlatformPki::open(
+            &store,
+            &master_key,
+            config.tsa_url.as_deref(),
+            &config.public_url(),
+        )
+        .await?;
         Ok(App {
             store,
             config: Arc::new(config),

@@ -27,6 +27,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tsa", axum::routing::post(crate::api::log::tsa))
         .route("/pki/root.pem", get(crate::api::log::root))
         .route("/pki/crl", get(crate::api::log::crl))
+        .route("/pki/ocsp", axum::routing::post(crate::api::log::ocsp_post))
+        .route("/pki/ocsp/{*request}", get(crate::api::log::ocsp_get))
         .route("/metrics", get(crate::metrics::serve))
         .layer(axum::extract::DefaultBodyLimit::max(usize::try_from(max_body).unwrap_or(usize::MAX)))
         .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))

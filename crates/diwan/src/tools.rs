@@ -30,6 +30,25 @@ pub enum PkiCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// List the certificates the platform's root issued (serial, purpose, subject, revocation).
+    Certificates {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// JSON lines with the PEM certificate.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a certificate by serial number (hex): the CRL (/pki/crl) and the OCSP responder
+    /// (/pki/ocsp) say so at once.
+    Revoke {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// RFC 5280 reason: unspecified, keyCompromise, superseded, cessationOfOperation, …
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// The certificate's serial number in hexadecimal.
+        serial: String,
+    },
 }
 
 /// Opens the platform of a data directory (which must exist).
@@ -55,6 +74,45 @@ pub async fn pki(cmd: PkiCommand, config_file: Option<&Path>) -> Result<()> {
             let app = open(config_file, &data).await?;
             print!("{}", app.pki().root.to_pem());
             app.store.close().await;
+        }
+        PkiCommand::Certificates { data, json } => {
+            let app = open(config_file, &data).await?;
+            let certs = app.pki().issued_certificates(&app.store).await;
+            app.store.close().await;
+            for (k, c) in certs.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let revoked = k.revoked_at.map(|t| t.to_string());
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "serial": c.serial_hex(), "purpose": k.purpose, "subject": c.subject(),
+                            "not_after": c.not_after().to_string(), "revoked_at": revoked,
+                            "revocation_reason": k.revocation_reason, "pem": c.to_pem(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "{} {:9} {}{}",
+                        c.serial_hex(),
+                        k.purpose,
+                        c.subject(),
+                        revoked
+                            .map(|t| format!(" (revoked {t})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        PkiCommand::Revoke {
+            data,
+            reason,
+            serial,
+        } => {
+            let app = open(config_file, &data).await?;
+            let r = app.pki().revoke(&app.store, &serial, &reason).await;
+            app.store.close().await;
+            let c = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("revoked {} ({}) for {reason}", c.serial_hex(), c.subject());
         }
     }
     Ok(())

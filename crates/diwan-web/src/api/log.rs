@@ -111,6 +111,59 @@ pub async fn crl(State(st): State<AppState>) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], crl).into_response())
 }
 
+fn ocsp_reply(der: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/ocsp-response"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        der,
+    )
+        .into_response()
+}
+
+/// `POST /pki/ocsp`: the OCSP responder (RFC 6960 appendix A), a DER `OCSPRequest` in the body.
+pub async fn ocsp_post(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/ocsp-request") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/ocsp-request",
+        )
+            .into_response();
+    }
+    if body.len() > 16 * 1024 {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
+    }
+    ocsp_reply(st.app.pki().ocsp_response(&st.app.store, &body).await)
+}
+
+/// `GET /pki/ocsp/{base64 of the DER request}` (URL-encoded; slashes tolerated).
+pub async fn ocsp_get(State(st): State<AppState>, Path(encoded): Path<String>) -> Response {
+    use base64::Engine;
+    let text: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&text))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text))
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&text));
+    match der {
+        Ok(der) if der.len() <= 16 * 1024 => {
+            ocsp_reply(st.app.pki().ocsp_response(&st.app.store, &der).await)
+        }
+        _ => ocsp_reply(diwan_crypto::ocsp::error_response(
+            diwan_crypto::ocsp::ResponseStatus::MalformedRequest,
+        )),
+    }
+}
+
 /// `POST /tsa`: RFC 3161 over HTTP.
 pub async fn tsa(
     State(st): State<AppState>,

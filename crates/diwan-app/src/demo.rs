@@ -360,6 +360,12 @@ impl App {
             tenant
                 .add_membership(user.id, entity.id, *role, &actor)
                 .await?;
+            if *role == Role::Head {
+                // Heads sign in the signature book.
+                tenant
+                    .add_membership(user.id, entity.id, Role::Signatory, &actor)
+                    .await?;
+            }
             logins.push(DemoLogin {
                 login,
                 password,
@@ -369,6 +375,7 @@ impl App {
             });
         }
         self.demo_letters(&tenant, &entities).await?;
+        self.demo_folders(&tenant).await?;
         Ok(logins)
     }
 

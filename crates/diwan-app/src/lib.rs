@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doctext;
 pub mod error;
 pub mod mailer;
+pub mod parapheur;
 pub mod pki;
 pub mod portal;
 pub mod processing;

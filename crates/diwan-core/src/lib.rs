@@ -12,6 +12,7 @@ pub mod ids;
 pub mod media;
 pub mod numbering;
 pub mod org;
+pub mod parapheur;
 pub mod search;
 pub mod text;
 

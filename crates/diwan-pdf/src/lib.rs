@@ -10,6 +10,7 @@
 //! with font subsets prepared once per process rather than once per document.
 
 pub mod canvas;
+pub mod evidence;
 pub mod layout;
 pub mod letter;
 pub mod qr;

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod log;
 pub mod org;
 pub mod outbox;
+pub mod parapheur;
 pub mod portal;
 pub mod processing;
 pub mod registry;
@@ -117,4 +118,6 @@ pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[
     ("documents", "sha256"),
     ("filings", "receipt_pdf"),
     ("filings", "receipt_json"),
+    ("folder_versions", "sha256"),
+    ("folders", "evidence_sha256"),
 ];

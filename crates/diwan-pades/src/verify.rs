@@ -4,7 +4,7 @@
 //! except exactly the `/Contents` string; the digest, the CMS signature and the
 //! signing-certificate attribute are checked; the signer's certificate path is validated against
 //! the trust anchors at the time proven by a valid signature time-stamp (else now); revocation is
-//! checked with the CRLs found in the document's `/DSS`; and every revision appended after the
+//! checked with the CRLs and OCSP responses found in the document's `/DSS`; and every revision appended after the
 //! signature is examined: only new signatures, their fields and appearances, validation data and
 //! document time-stamps are allowed.
 
@@ -452,9 +452,10 @@ pub fn verify_reader<S: Source + ?Sized>(
     // Validation data from the DSS.
     let mut dss_certs = Vec::new();
     let mut dss_crls = Vec::new();
+    let mut dss_ocsps = Vec::new();
     if let Some(dss) = catalog.get(b"DSS") {
         if let Some(d) = r.resolve(dss)?.as_dict() {
-            for (key, sink) in [(&b"Certs"[..], 0), (b"CRLs", 1)] {
+            for (key, sink) in [(&b"Certs"[..], 0), (b"CRLs", 1), (b"OCSPs", 2)] {
                 if let Some(arr) = d.get(key) {
                     for s in r.resolve(arr)?.as_array().cloned().unwrap_or_default() {
                         if let Ok(obj) = r.resolve(&s) {
@@ -463,8 +464,10 @@ pub fn verify_reader<S: Source + ?Sized>(
                                     if let Ok(c) = Certificate::from_der(&bytes) {
                                         dss_certs.push(c);
                                     }
-                                } else {
+                                } else if sink == 1 {
                                     dss_crls.push(bytes);
+                                } else {
+                                    dss_ocsps.push(bytes);
                                 }
                             }
                         }
@@ -473,11 +476,15 @@ pub fn verify_reader<S: Source + ?Sized>(
             }
         }
     }
-    let has_dss = !dss_certs.is_empty() || !dss_crls.is_empty();
+    let has_dss = !dss_certs.is_empty() || !dss_crls.is_empty() || !dss_ocsps.is_empty();
+    let revocation = Revocation {
+        crls: &dss_crls,
+        ocsps: &dss_ocsps,
+    };
     let len = r.len();
     let mut reports = Vec::new();
     for f in &fields {
-        reports.push(verify_one(r, f, trust, now, &dss_certs, &dss_crls, len)?);
+        reports.push(verify_one(r, f, trust, now, &dss_certs, &revocation, len)?);
     }
     // Levels: B-LT when validation data follows a B-T signature; B-LTA when a document
     // time-stamp follows that.
@@ -513,7 +520,7 @@ fn verify_one<S: Source + ?Sized>(
     trust: &TrustStore,
     now: OffsetDateTime,
     dss_certs: &[Certificate],
-    dss_crls: &[Vec<u8>],
+    revocation: &Revocation<'_>,
     len: u64,
 ) -> Result<SignatureReport> {
     let mut rep = SignatureReport {
@@ -733,28 +740,28 @@ fn verify_one<S: Source + ?Sized>(
     match store.validate(&signer, &v.certificates, at, Usage::Signing) {
         Ok(path) => {
             rep.chain = path.iter().map(Certificate::subject).collect();
-            // Revocation: CRLs from the DSS, issued by the signer's issuer.
+            // Revocation: CRLs and OCSP responses from the DSS, from the signer's issuer.
             if let Some(issuer) = path.get(1) {
-                let serial = hex::decode(signer.serial_hex()).unwrap_or_default();
-                for crl in dss_crls {
-                    if let Ok(Some(when)) = pki::crl_revokes(crl, issuer, &serial) {
-                        if poe.is_some_and(|t| t < when) {
-                            rep.reasons.push(format!("the certificate was revoked on {when}, after the proven signing time"));
+                for (when, source) in revocation.revoked(&signer, issuer, &mut rep.reasons) {
+                    if poe.is_some_and(|t| t < when) {
+                        rep.reasons.push(format!(
+                            "the certificate was revoked on {when}, after the proven signing time"
+                        ));
+                    } else {
+                        rep.indication = if poe.is_some() {
+                            Indication::TotalFailed
                         } else {
-                            rep.indication = if poe.is_some() {
-                                Indication::TotalFailed
-                            } else {
-                                Indication::Indeterminate
-                            };
-                            rep.sub_indication = Some(if poe.is_some() {
-                                SubIndication::Revoked
-                            } else {
-                                SubIndication::RevokedNoPoe
-                            });
-                            rep.reasons
-                                .push(format!("the signer's certificate was revoked on {when}"));
-                            return Ok(rep);
-                        }
+                            Indication::Indeterminate
+                        };
+                        rep.sub_indication = Some(if poe.is_some() {
+                            SubIndication::Revoked
+                        } else {
+                            SubIndication::RevokedNoPoe
+                        });
+                        rep.reasons.push(format!(
+                            "the signer's certificate was revoked on {when} ({source})"
+                        ));
+                        return Ok(rep);
                     }
                 }
             }
@@ -779,6 +786,45 @@ fn verify_one<S: Source + ?Sized>(
     }
     rep.modifications = modifications(r, signed_end)?;
     Ok(finish_modifications(rep))
+}
+
+/// Revocation data found in the document.
+struct Revocation<'a> {
+    crls: &'a [Vec<u8>],
+    ocsps: &'a [Vec<u8>],
+}
+
+impl Revocation<'_> {
+    /// When, and by which source, `cert` (issued by `issuer`) is said to be revoked: every CRL
+    /// the issuer signed that lists it, and every OCSP response (signed by the issuer or its
+    /// delegated responder) answering `revoked`. An OCSP `unknown` is noted in `notes`.
+    fn revoked(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        notes: &mut Vec<String>,
+    ) -> Vec<(OffsetDateTime, &'static str)> {
+        let serial = hex::decode(cert.serial_hex()).unwrap_or_default();
+        let mut out = Vec::new();
+        for crl in self.crls {
+            if let Ok(Some(when)) = pki::crl_revokes(crl, issuer, &serial) {
+                out.push((when, "CRL"));
+            }
+        }
+        for resp in self.ocsps {
+            match diwan_crypto::ocsp::verify_response(resp, cert, issuer).map(|a| a.status) {
+                Ok(diwan_crypto::ocsp::CertStatus::Revoked { at, .. }) => {
+                    out.push((at, "OCSP response"))
+                }
+                Ok(diwan_crypto::ocsp::CertStatus::Unknown) => notes.push(format!(
+                    "an OCSP response says the status of {} is unknown",
+                    cert.common_name()
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 fn finish_modifications(mut rep: SignatureReport) -> SignatureReport {

@@ -292,6 +292,8 @@ impl App {
         for spec in [&MINISTRY, &COMMUNE] {
             logins.extend(self.demo_admin(spec).await?);
         }
+        // Mail between the two administrations, with its evidence.
+        self.demo_delivery(MINISTRY.code, COMMUNE.code).await?;
         Ok(logins)
     }
 

@@ -14,6 +14,7 @@ pub mod deadlines;
 pub mod demo;
 pub mod doctext;
 pub mod error;
+pub mod exchange;
 pub mod mailer;
 pub mod parapheur;
 pub mod pki;

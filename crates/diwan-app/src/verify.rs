@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Serialize)]
 pub struct FileOutcome {
     pub file: String,
-    /// `receipt`, `signed-pdf`, `cms`, `document`.
+    /// `receipt`, `evidence`, `signed-pdf`, `cms`, `document`.
     pub kind: &'static str,
     pub ok: bool,
     /// What was checked, in order, and what failed.
@@ -198,6 +198,68 @@ pub fn check_receipt_json(
     })
 }
 
+/// Checks a sealed evidence event of a delivery between administrations: its seal, the seal's
+/// certificate path, and the RFC 3161 time-stamp over the signature value.
+pub fn check_evidence_json(
+    doc: &Value,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+    out: &mut FileOutcome,
+) {
+    let event = doc["event"].as_str().unwrap_or("?");
+    out.number = doc["recipient"]["number"]
+        .as_str()
+        .or_else(|| doc["sender"]["number"].as_str())
+        .map(String::from);
+    let mut at = now;
+    let token = doc["signature"]["timestamp"].as_str().and_then(b64);
+    let value = doc["signature"]["value"].as_str().and_then(b64);
+    match (token, value) {
+        (Some(token), Some(value)) => match diwan_crypto::tsa::verify_token(&token, &value) {
+            Ok(info) => {
+                at = info.gen_time;
+                out.check(
+                    true,
+                    format!("the time-stamp covers the seal (time {})", info.gen_time),
+                );
+                match info.tsa.as_ref() {
+                    Some(tsa) => match trust.validate(
+                        tsa,
+                        &info.certificates,
+                        info.gen_time,
+                        Usage::TimeStamping,
+                    ) {
+                        Ok(_) => out.check(true, "the time-stamping unit chains to a trusted root"),
+                        Err(e) => {
+                            out.check(false, format!("the time-stamping unit is not trusted: {e}"))
+                        }
+                    },
+                    None => out.check(false, "the time-stamp names no time-stamping unit"),
+                }
+            }
+            Err(e) => out.check(false, format!("the time-stamp is not valid: {e}")),
+        },
+        _ => out.check(false, "the evidence carries no time-stamp"),
+    }
+    match canonical::verify(doc) {
+        Ok(certs) => {
+            let signer = &certs[0];
+            out.check(
+                true,
+                format!(
+                    "the {event} evidence's seal is intact (sealed by {})",
+                    signer.common_name()
+                ),
+            );
+            match trust.validate(signer, &certs, at, Usage::Signing) {
+                Ok(_) => out.check(true, "the seal's certificate chains to a trusted root"),
+                Err(e) => out.check(false, format!("the seal's certificate is not trusted: {e}")),
+            }
+        }
+        Err(e) => out.check(false, format!("the evidence's seal is broken: {e}")),
+    }
+}
+
 fn pdf_checks(report: &PdfReport, out: &mut FileOutcome) {
     if report.signatures.is_empty() {
         out.check(false, "the PDF has no signature");
@@ -272,6 +334,13 @@ pub fn verify_files(
                 }
                 Err(e) => out.check(false, format!("cannot read the PDF: {e}")),
             }
+            outcomes.push(out);
+        } else if let Some(doc) = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .filter(|d| d.get("type").and_then(Value::as_str) == Some("diwan.evidence"))
+        {
+            let mut out = FileOutcome::new(name, "evidence");
+            check_evidence_json(&doc, trust, now, &mut out);
             outcomes.push(out);
         } else if let Ok(doc) = serde_json::from_slice::<Value>(bytes) {
             let mut out = FileOutcome::new(name, "receipt");

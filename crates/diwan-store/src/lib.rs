@@ -22,6 +22,7 @@ pub mod blob;
 mod db;
 pub mod deadlines;
 pub mod doctext;
+pub mod exchange;
 pub mod fsck;
 pub mod keys;
 pub mod log;

@@ -2,6 +2,7 @@
 
 pub mod correspondences;
 pub mod deadlines;
+pub mod exchange;
 pub mod log;
 pub mod org;
 pub mod portal;
@@ -60,6 +61,13 @@ pub fn routes() -> Router<AppState> {
             get(processing::notes).post(processing::add_note),
         )
         .route("/correspondences/{id}/replies", post(processing::reply))
+        .route("/correspondences/{id}/deliveries", post(exchange::deliver))
+        .route("/correspondences/{id}/evidence", get(exchange::list))
+        .route(
+            "/correspondences/{id}/refuse-delivery",
+            post(exchange::refuse),
+        )
+        .route("/evidence/{event}", get(exchange::evidence))
         .route("/queues", get(processing::queues))
         .route("/queues/{queue}", get(processing::queue))
         .route("/search", get(processing::search))

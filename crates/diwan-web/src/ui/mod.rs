@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tableau-de-bord", get(work::dashboard))
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/courriers/{id}/bordereau.pdf", get(work::dispatch_slip))
+        .route("/courriers/{id}/preuves/{event}", get(registry::evidence))
         .route("/portail", get(portal::directory))
         .route(
             "/portail/{code}",

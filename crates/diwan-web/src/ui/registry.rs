@@ -592,6 +592,17 @@ pub async fn show_page(
         })
         .map(|s| s.as_str())
         .collect();
+    // Mail between administrations: the deliveries of this record with their evidence (a
+    // first look by the recipient records the handover), and where outgoing mail can go.
+    let deliveries = st.app.deliveries(principal, c.id).await.unwrap_or_default();
+    let exchange_targets = if writer && c.direction == Direction::Outgoing {
+        st.app
+            .delivery_directory(principal)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let base = page_ctx(lang, Some(user), "/courriers");
     render(
         st,
@@ -638,6 +649,19 @@ pub async fn show_page(
             entities => entities.iter().map(|e| json!({
                 "id": e.id, "name": match lang { Lang::Ar => e.names.ar.clone(), _ => e.names.fr.clone() }, "level": e.level.as_str(),
             })).collect::<Vec<_>>(),
+            deliveries => deliveries.iter().map(|d| json!({
+                "id": d.id, "side": d.side, "state": d.state, "reason": d.reason,
+                "sender": d.sender.administration, "sender_name": if lang == Lang::Ar { &d.sender.name_ar } else { &d.sender.name_fr },
+                "recipient": d.recipient.administration, "recipient_name": if lang == Lang::Ar { &d.recipient.name_ar } else { &d.recipient.name_fr },
+                "recipient_number": d.recipient.number, "sender_number": d.sender.number,
+                "events": d.events.iter().map(|e| json!({
+                    "id": e.id, "type": e.event_type, "time": fmt_local(st, e.time), "reason": e.reason,
+                    "recipient_number": e.recipient_number, "sealed_by": e.sealed_by,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            exchange_targets => exchange_targets.iter().map(|a| json!({
+                "code": a.code, "name": if lang == Lang::Ar { &a.names.ar } else { &a.names.fr },
+            })).collect::<Vec<_>>(),
             next_statuses => next,
             writer => writer,
             notice => notice,
@@ -676,5 +700,29 @@ pub async fn document(
     match crate::api::correspondences::document_response(&st.app, &user.principal, &c, doc).await {
         Ok(r) => r,
         Err(e) => error_page(&st, lang, Some(&user), &e.0),
+    }
+}
+
+/// `GET /courriers/{id}/preuves/{event}`: the sealed JSON of an evidence event of a delivery.
+pub async fn evidence(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Path((id, event)): Path<(String, String)>,
+) -> Response {
+    let not_found = || AppError::NotFound(lang.t("corr.not_found"));
+    if id.parse::<CorrespondenceId>().is_err()
+        || event.len() != 36
+        || !event.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return error_page(&st, lang, Some(&user), &not_found());
+    }
+    match st.app.evidence(&user.principal, &event).await {
+        Ok(body) => crate::api::processing::download(
+            body,
+            "application/json",
+            &format!("preuve-{event}.json"),
+        ),
+        Err(_) => error_page(&st, lang, Some(&user), &not_found()),
     }
 }

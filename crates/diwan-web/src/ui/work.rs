@@ -234,6 +234,7 @@ pub struct ActionForm {
     signer: Option<String>,
     send_email: Option<String>,
     assignment: Option<String>,
+    administration: Option<String>,
 }
 
 fn filled(v: &Option<String>) -> Option<String> {
@@ -353,6 +354,35 @@ async fn perform(
                 )
                 .await?;
             Ok("replied")
+        }
+        "deliver" => {
+            let administration = filled(&f.administration)
+                .ok_or_else(|| AppError::field("administration", "choose an administration"))?;
+            let d = st
+                .app
+                .deliver(
+                    who,
+                    id,
+                    diwan_app::exchange::DeliveryRequest { administration },
+                )
+                .await?;
+            Ok(if d.state == "consigned" {
+                "delivered"
+            } else {
+                "delivery_rejected"
+            })
+        }
+        "refuse_delivery" => {
+            st.app
+                .refuse_delivery(
+                    who,
+                    id,
+                    diwan_app::exchange::RefusalRequest {
+                        reason: f.reason.clone().unwrap_or_default(),
+                    },
+                )
+                .await?;
+            Ok("delivery_refused")
         }
         _ => Err(AppError::BadRequest("unknown action".into())),
     }

@@ -65,7 +65,7 @@ impl App {
             &store,
             &master_key,
             config.tsa_url.as_deref(),
-            &config.public_url(),
+            config.public_url.as_deref(),
         )
         .await?;
         Ok(App {

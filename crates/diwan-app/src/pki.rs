@@ -98,13 +98,14 @@ fn spec(subject: DistinguishedName, profile: Profile, years: i64) -> Certificate
 
 impl PlatformPki {
     /// Loads the platform's keys, creating them on first start.
-    /// `public_url` is the platform's address: certificates issued from now on point to its
-    /// OCSP responder (`PUBLIC_URL/pki/ocsp`).
+    /// `public_url` is the platform's configured public address: certificates issued from now on
+    /// point to its OCSP responder (`PUBLIC_URL/pki/ocsp`). Without one, they carry no pointer
+    /// (a default listening address would send relying parties nowhere).
     pub async fn open(
         store: &Store,
         master: &[u8; 32],
         tsa_url: Option<&str>,
-        public_url: &str,
+        public_url: Option<&str>,
     ) -> Result<PlatformPki, AppError> {
         let urls = ocsp_urls(public_url);
         let (root, root_key) = load_or_create(store, master, "root", None, || {
@@ -237,16 +238,23 @@ impl App {
 }
 
 /// The OCSP pointer of the certificates the platform issues.
-fn ocsp_urls(public_url: &str) -> PkiUrls {
+fn ocsp_urls(public_url: Option<&str>) -> PkiUrls {
     PkiUrls {
-        ocsp: Some(format!("{}/pki/ocsp", public_url.trim_end_matches('/'))),
+        ocsp: public_url.map(|u| format!("{}/pki/ocsp", u.trim_end_matches('/'))),
         ..Default::default()
     }
 }
 
 /// Purposes of the stored keys whose certificates the root issued (see `StoredKey::purpose`):
 /// the OCSP responder answers `good` for these and `unknown` for serials it never issued.
-const ISSUED_PURPOSES: &[&str] = &["tsa", "log", "seal", "signature", "person", "ocsp"];
+const ISSUED_PURPOSES: &[&str] = &[
+    "tsa",
+    "log",
+    "seal",
+    PERSON_SIGNATURE,
+    "signature",
+    "ocsp",
+];
 
 /// How long an OCSP answer may be relied on.
 const OCSP_VALIDITY: Duration = Duration::hours(24);
@@ -472,8 +480,11 @@ impl App {
             country: Some("MA".into()),
             ..Default::default()
         };
+        // Like every certificate the root issues: the OCSP responder's address.
+        let mut sp = spec(subject, Profile::PersonSignature, 3);
+        sp.urls = pki.urls.clone();
         let cert = pki::issue(
-            &spec(subject, Profile::PersonSignature, 3),
+            &sp,
             &key.public_key_der().map_err(crypto)?,
             Some(&pki.root),
             &pki.root_key,

@@ -281,7 +281,7 @@ fn pdf_checks(report: &PdfReport, out: &mut FileOutcome) {
 }
 
 /// Verifies files: receipts (PDF or JSON), signed PDFs, detached CMS (`.p7s` next to its data),
-/// and plain documents (matched against the receipts among the files).
+/// ASiC-E containers, and plain documents (matched against the receipts among the files).
 pub fn verify_files(
     files: &[(String, Vec<u8>)],
     trust: &TrustStore,
@@ -348,6 +348,10 @@ pub fn verify_files(
                 listed.push(l);
             }
             outcomes.push(out);
+        } else if is_asice(name, bytes) {
+            let mut out = FileOutcome::new(name, "asic-e");
+            check_asice(bytes, trust, now, &mut out);
+            outcomes.push(out);
         } else if name.ends_with(".p7s") || name.ends_with(".p7m") {
             let mut out = FileOutcome::new(name, "cms");
             let data_name = name.trim_end_matches(".p7s").trim_end_matches(".p7m");
@@ -357,30 +361,7 @@ pub fn verify_files(
                 .map(|(_, b)| b.clone());
             match data {
                 None => out.check(false, format!("give the signed file {data_name} too")),
-                Some(data) => match diwan_crypto::cms::verify_detached_data(bytes, &data) {
-                    Ok(v) => {
-                        for s in &v.signers {
-                            out.check(s.digest_ok, "the signed data match the signature");
-                            out.check(s.signature_ok, "the signature value verifies");
-                            if let Some(c) = &s.signer {
-                                let at = s
-                                    .timestamp
-                                    .as_ref()
-                                    .and_then(|t| t.as_ref().ok())
-                                    .map(|t| t.gen_time)
-                                    .unwrap_or(now);
-                                match trust.validate(c, &v.certificates, at, Usage::Signing) {
-                                    Ok(_) => out.check(
-                                        true,
-                                        format!("{} chains to a trusted root", c.common_name()),
-                                    ),
-                                    Err(e) => out.check(false, format!("{}: {e}", c.common_name())),
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => out.check(false, format!("not a readable CMS signature: {e}")),
-                },
+                Some(data) => check_cades(bytes, &data, trust, now, &mut out),
             }
             outcomes.push(out);
         } else {
@@ -414,4 +395,203 @@ pub fn verify_files(
         outcomes.push(out);
     }
     outcomes
+}
+
+/// Whether a file is an ASiC-E container: by its extension, or a ZIP whose first entry is the
+/// ASiC-E `mimetype`.
+fn is_asice(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".asice")
+        || lower.ends_with(".sce")
+        || (bytes.starts_with(b"PK\x03\x04")
+            && bytes.get(30..38) == Some(b"mimetype")
+            && bytes
+                .get(38..38 + diwan_crypto::asic::MIMETYPE.len())
+                .is_some_and(|m| m == diwan_crypto::asic::MIMETYPE.as_bytes()))
+}
+
+/// The ETSI EN 319 102-1 indication of a detached CAdES signature over `data` (B-B or B-T):
+/// digest and signature value, signing-certificate attribute, signature time-stamp, and the
+/// signer's path to a trusted root at the time the time-stamp proves (else now). One check per
+/// signer, saying the indication and why.
+fn check_cades(
+    sig: &[u8],
+    data: &[u8],
+    trust: &TrustStore,
+    now: OffsetDateTime,
+    out: &mut FileOutcome,
+) {
+    use diwan_crypto::pki::PathError;
+    let v = match diwan_crypto::cms::verify_detached_data(sig, data) {
+        Ok(v) => v,
+        Err(e) => {
+            out.check(
+                false,
+                format!("not a readable CMS signature: {e} (INDETERMINATE / FORMAT_FAILURE)"),
+            );
+            return;
+        }
+    };
+    if v.signers.is_empty() {
+        out.check(
+            false,
+            "the CMS has no signer (INDETERMINATE / FORMAT_FAILURE)",
+        );
+    }
+    for s in &v.signers {
+        let who = s
+            .signer
+            .as_ref()
+            .map(|c| c.common_name())
+            .unwrap_or_else(|| "unknown signer".into());
+        let mut reasons = Vec::new();
+        let mut level = "B-B";
+        let mut poe = None;
+        match &s.timestamp {
+            Some(Ok(info)) => match info.tsa.as_ref().map(|c| {
+                trust.validate(
+                    c,
+                    &info.certificates,
+                    info.gen_time.min(now),
+                    Usage::TimeStamping,
+                )
+            }) {
+                Some(Ok(_)) => {
+                    poe = Some(info.gen_time);
+                    level = "B-T";
+                }
+                Some(Err(e)) => reasons.push(format!("the time-stamp is not trusted: {e}")),
+                None => reasons.push("the time-stamp names no certificate".into()),
+            },
+            Some(Err(e)) => reasons.push(format!("the time-stamp is invalid: {e}")),
+            None => {}
+        }
+        let (indication, sub) = match &s.signer {
+            _ if !s.digest_ok => {
+                reasons.push("the signed data do not match the signature".into());
+                (Indication::TotalFailed, Some("HASH_FAILURE"))
+            }
+            None => {
+                reasons.push("the signer's certificate is not in the signature".into());
+                (
+                    Indication::Indeterminate,
+                    Some("NO_SIGNING_CERTIFICATE_FOUND"),
+                )
+            }
+            Some(_) if !s.signature_ok => {
+                reasons.push("the signature value does not verify".into());
+                (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE"))
+            }
+            Some(_) if s.signing_certificate_ok == Some(false) => {
+                reasons.push("the signing-certificate attribute does not match".into());
+                (
+                    Indication::Indeterminate,
+                    Some("NO_SIGNING_CERTIFICATE_FOUND"),
+                )
+            }
+            Some(c) => match trust.validate(c, &v.certificates, poe.unwrap_or(now), Usage::Signing)
+            {
+                Ok(path) => {
+                    reasons.push(format!(
+                        "chains to {}",
+                        path.last().map(|a| a.common_name()).unwrap_or_default()
+                    ));
+                    (Indication::TotalPassed, None)
+                }
+                Err(e) => {
+                    let sub = match &e {
+                        PathError::Expired { .. } => "OUT_OF_BOUNDS_NO_POE",
+                        PathError::NotYetValid { .. } => "NOT_YET_VALID",
+                        PathError::KeyUsage(_)
+                        | PathError::NotCa(_)
+                        | PathError::PathTooLong(_) => "CHAIN_CONSTRAINTS_FAILURE",
+                        _ => "NO_CERTIFICATE_CHAIN_FOUND",
+                    };
+                    reasons.push(e.to_string());
+                    (Indication::Indeterminate, Some(sub))
+                }
+            },
+        };
+        let mut what = format!("CAdES {level} signature by {who}: {indication}");
+        if let Some(sub) = sub {
+            what.push_str(&format!(" / {sub}"));
+        }
+        if let Some(t) = poe {
+            what.push_str(&format!(", time-stamped {t}"));
+        }
+        if !reasons.is_empty() {
+            what.push_str(&format!(" — {}", reasons.join("; ")));
+        }
+        out.check(indication == Indication::TotalPassed, what);
+    }
+}
+
+/// Checks an ASiC-E container: its `mimetype`, every manifest's CAdES signature (as
+/// [`check_cades`]), every listed data file's digest, and that every data file is covered.
+fn check_asice(bytes: &[u8], trust: &TrustStore, now: OffsetDateTime, out: &mut FileOutcome) {
+    let c = match diwan_crypto::asic::open(bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            out.check(false, format!("not a readable ASiC-E container: {e}"));
+            return;
+        }
+    };
+    out.check(
+        c.mimetype_ok,
+        "the first entry is the stored mimetype application/vnd.etsi.asic-e+zip",
+    );
+    if c.manifests.is_empty() {
+        out.check(
+            false,
+            "the container has no signed manifest (META-INF/ASiCManifest*.xml)",
+        );
+    }
+    let mut covered: Vec<&str> = Vec::new();
+    for m in &c.manifests {
+        match &m.signature {
+            Some(sig) => check_cades(sig, &m.manifest, trust, now, out),
+            None => out.check(
+                false,
+                format!(
+                    "{} names {}, which is missing",
+                    m.manifest_name, m.signature_name
+                ),
+            ),
+        }
+        for r in &m.references {
+            covered.push(&r.name);
+            match (c.files.iter().find(|(n, _)| *n == r.name), r.digest_alg) {
+                (None, _) => out.check(false, format!("{} is listed but missing", r.name)),
+                (Some(_), None) => {
+                    out.check(false, format!("{}: unsupported digest algorithm", r.name))
+                }
+                (Some((_, data)), Some(alg)) => {
+                    let ok = alg.digest(data) == r.digest;
+                    out.check(
+                        ok,
+                        if ok {
+                            format!(
+                                "{} matches its {} digest in the manifest",
+                                r.name,
+                                alg.name()
+                            )
+                        } else {
+                            format!(
+                                "{} was changed: its digest differs from the manifest",
+                                r.name
+                            )
+                        },
+                    );
+                }
+            }
+        }
+    }
+    for (name, _) in &c.files {
+        if !covered.contains(&name.as_str()) {
+            out.check(
+                false,
+                format!("{name} is in the container but no signature covers it"),
+            );
+        }
+    }
 }

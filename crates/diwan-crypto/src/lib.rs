@@ -11,8 +11,10 @@
 //! - [`ocsp`]: OCSP (RFC 6960) responder, requests and verification of responses;
 //! - [`tsa`]: RFC 3161 time-stamping authority, client and verification;
 //! - [`merkle`], [`sth`]: the RFC 9162 Merkle tree of the transparency log and its signed heads;
+//! - [`asic`]: ASiC-E containers (ETSI EN 319 162-1) with a CAdES signature over a manifest;
 //! - [`canonical`]: canonical JSON (RFC 8785) and its signatures, for machine-readable receipts.
 
+pub mod asic;
 pub mod canonical;
 pub mod cms;
 pub mod digest;

@@ -62,7 +62,8 @@ enum Command {
     },
     /// Measure throughput, latency and memory through HTTP against a separate server process.
     Bench(bench::BenchArgs),
-    /// Sign a PDF with PAdES (B-B, B-T, B-LT, B-LTA), streaming. Exits 0 when signed.
+    /// Sign a PDF with PAdES (B-B, B-T, B-LT, B-LTA), streaming; any other file with a detached
+    /// CAdES signature (.p7s), or files in an ASiC-E container (--asice). Exits 0 when signed.
     Sign(Box<sign::SignArgs>),
     /// Administer the platform from the server: administrations, entities, users, registers.
     Admin {

@@ -1,5 +1,6 @@
 //! `diwan sign`: PAdES signatures from the command line, streaming (memory does not grow with
-//! the file's size).
+//! the file's size); any other file gets a detached CAdES signature (`FILE.p7s`), and `--asice`
+//! puts files and their CAdES signature in an ASiC-E container.
 
 use anyhow::{bail, Context, Result};
 use diwan_crypto::cms::CmsSigner;
@@ -45,6 +46,14 @@ pub struct SignArgs {
     /// CRLs (DER or PEM) to embed for b-lt/b-lta, one per certificate authority.
     #[arg(long)]
     crl: Vec<PathBuf>,
+    /// For b-lt/b-lta: fetch OCSP responses from the responders the certificates name (AIA)
+    /// and embed them. With --data, the platform's own responder answers in-process anyway.
+    #[arg(long)]
+    ocsp: bool,
+    /// Put the files and a CAdES signature over their manifest in an ASiC-E container
+    /// (ETSI EN 319 162-1), written to -o (default: FIRST-FILE.asice).
+    #[arg(long)]
+    asice: bool,
     /// Reason shown by PDF readers.
     #[arg(long)]
     reason: Option<String>,
@@ -58,11 +67,14 @@ pub struct SignArgs {
     /// e.g. 1/350,50,560,130.
     #[arg(long)]
     visible: Option<String>,
-    /// The PDF to sign.
-    input: PathBuf,
-    /// Where to write the signed PDF.
+    /// The file to sign: a PDF gets a PAdES signature, any other file a detached CAdES
+    /// signature; with --asice, one or more files.
+    #[arg(required = true)]
+    input: Vec<PathBuf>,
+    /// Where to write the signed PDF (required for PDFs), the .p7s (default: FILE.p7s) or the
+    /// container (default: FILE.asice).
     #[arg(short = 'o', long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Print what was produced as JSON.
     #[arg(long)]
     json: bool,
@@ -143,6 +155,12 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
     for c in &args.crl {
         crls.push(crl_der(read(c)?)?);
     }
+    let mut ocsps: Vec<Vec<u8>> = Vec::new();
+    let long_term = matches!(args.level, Level::BLT | Level::BLTA);
+    let format = format_of(&args)?;
+    if format != Format::Pades && (long_term || args.visible.is_some()) {
+        bail!("b-lt, b-lta and --visible are for PDFs: detached CAdES signatures and ASiC-E containers are b-b or b-t");
+    }
     // The time-stamping service, and what the platform adds as validation data.
     let mut tsa_certs = Vec::new();
     let tsa: Option<Arc<dyn TimestampSource>> = match (&args.tsa, &args.data) {
@@ -162,6 +180,14 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             );
+            if long_term {
+                // The platform's OCSP responder, in-process, for what its root issued.
+                for c in [&cert, pki.authority.certificate()] {
+                    if let Some(r) = pki.ocsp_for(&app.store, c).await {
+                        ocsps.push(r);
+                    }
+                }
+            }
             let ts = pki.timestamps.clone();
             app.store.close().await;
             Some(ts)
@@ -174,10 +200,32 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
             args.level
         );
     }
-    if matches!(args.level, Level::BLT | Level::BLTA) && crls.is_empty() {
-        bail!("b-lt and b-lta embed revocation data: give --crl FILE for each certificate authority (or --data DIR)");
+    if long_term && args.ocsp {
+        ocsps.extend(fetch_ocsps(&cert, &chain)?);
+    }
+    if long_term && crls.is_empty() && ocsps.is_empty() {
+        bail!("b-lt and b-lta embed revocation data: give --crl FILE for each certificate authority, --ocsp, or --data DIR");
     }
     let signing_time = time::OffsetDateTime::now_utc();
+    if format != Format::Pades {
+        let signer = CmsSigner {
+            key: &key,
+            cert: &cert,
+            chain: &chain,
+        };
+        return tokio::task::block_in_place(|| {
+            let tsa = if args.level == Level::BB {
+                None
+            } else {
+                tsa.as_deref()
+            };
+            sign_detached(&args, format, &signer, signing_time, tsa)
+        });
+    }
+    let Some(output) = args.output.clone() else {
+        bail!("give -o FILE for the signed PDF");
+    };
+    let input = args.input[0].clone();
     let name = args.name.clone().unwrap_or_else(|| cert.common_name());
     let mut opts = SignOptions::new(args.level);
     opts.reason = args.reason.clone();
@@ -210,7 +258,7 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
         opts.validation_data = Some(ValidationData {
             certificates,
             crls,
-            ocsps: vec![],
+            ocsps,
         });
     }
     let signer = CmsSigner {
@@ -218,20 +266,168 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
         cert: &cert,
         chain: &chain,
     };
-    let (input, output) = (args.input.clone(), args.output.clone());
     let summary =
         tokio::task::block_in_place(|| diwan_pades::sign_file(&input, &output, &signer, &opts))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
             "signed {} -> {} ({:?}, field {}, {} bytes)",
-            args.input.display(),
-            args.output.display(),
+            input.display(),
+            output.display(),
             args.level,
             summary.field,
             summary.output_len
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// What `diwan sign` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Pades,
+    Cades,
+    Asice,
+}
+
+fn is_pdf(p: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1024);
+    std::fs::File::open(p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .take(1024)
+        .read_to_end(&mut head)?;
+    Ok(head.windows(5).any(|w| w == b"%PDF-"))
+}
+
+fn format_of(args: &SignArgs) -> Result<Format> {
+    if args.asice {
+        return Ok(Format::Asice);
+    }
+    match &args.input[..] {
+        [one] if is_pdf(one)? => Ok(Format::Pades),
+        [one]
+            if one
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("pdf")) =>
+        {
+            bail!("{} is named .pdf but is not a PDF", one.display())
+        }
+        [_] => Ok(Format::Cades),
+        _ => bail!("several files go in one ASiC-E container: add --asice"),
+    }
+}
+
+/// OCSP responses for the signer and its chain, from the responders their certificates name.
+fn fetch_ocsps(cert: &Certificate, chain: &[Certificate]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for c in std::iter::once(cert).chain(chain.iter()) {
+        let Some(url) = c.ocsp_url() else { continue };
+        let Some(issuer) = chain
+            .iter()
+            .find(|i| i.der() != c.der() && c.verify_signed_by(i).is_ok())
+        else {
+            continue;
+        };
+        let (der, answer) = diwan_crypto::ocsp::fetch(&url, c, issuer)
+            .map_err(|e| anyhow::anyhow!("OCSP for {}: {e}", c.common_name()))?;
+        if let diwan_crypto::ocsp::CertStatus::Revoked { at, .. } = answer.status {
+            bail!("{} was revoked on {at} (OCSP)", c.common_name());
+        }
+        out.push(der);
+    }
+    Ok(out)
+}
+
+/// Streams a file through SHA-256.
+fn sha256_file(p: &Path) -> Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut h = diwan_crypto::DigestAlg::Sha256.hasher();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.finalize()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("SHA-256 gave an odd length"))
+}
+
+fn with_extension(p: &Path, ext: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// A detached CAdES signature (`FILE.p7s`) or an ASiC-E container.
+fn sign_detached(
+    args: &SignArgs,
+    format: Format,
+    signer: &CmsSigner<'_>,
+    signing_time: time::OffsetDateTime,
+    tsa: Option<&dyn TimestampSource>,
+) -> Result<std::process::ExitCode> {
+    let first = &args.input[0];
+    let (output, bytes) = if format == Format::Cades {
+        let digest = sha256_file(first)?;
+        let cms = diwan_crypto::cms::sign_cades_detached(signer, &digest, signing_time, tsa)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", first.display()))?;
+        (
+            args.output
+                .clone()
+                .unwrap_or_else(|| with_extension(first, ".p7s")),
+            cms,
+        )
+    } else {
+        let mut files = Vec::new();
+        for p in &args.input {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| anyhow::anyhow!("{} is not a file", p.display()))?;
+            files.push((name, read(p)?));
+        }
+        let z = diwan_crypto::asic::build(&files, signer, signing_time, tsa)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        (
+            args.output
+                .clone()
+                .unwrap_or_else(|| first.with_extension("asice")),
+            z,
+        )
+    };
+    std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    let kind = if format == Format::Cades {
+        "CAdES detached signature"
+    } else {
+        "ASiC-E container"
+    };
+    let level = if tsa.is_some() { "B-T" } else { "B-B" };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "format": if format == Format::Cades { "cades" } else { "asic-e" },
+                "level": level, "output": output.display().to_string(), "output_len": bytes.len(),
+                "files": args.input.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            }))?
+        );
+    } else {
+        println!(
+            "signed {} -> {} ({kind}, {level}, {} bytes)",
+            args.input
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            output.display(),
+            bytes.len()
         );
     }
     Ok(std::process::ExitCode::SUCCESS)

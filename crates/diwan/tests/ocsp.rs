@@ -47,7 +47,8 @@ fn openssl_asks_the_responder() {
     if !require("openssl", &["version"]) {
         return;
     }
-    let s = Server::demo(&[]);
+    // Certificates point to the responder of the configured public address.
+    let s = Server::demo(&[("DIWAN_PUBLIC_URL", "https://diwan.example.ma/")]);
     let d = tempfile::tempdir().unwrap();
     let p = |n: &str| d.path().join(n);
     let client = reqwest::blocking::Client::new();
@@ -69,7 +70,10 @@ fn openssl_asks_the_responder() {
     let (ok, out) = run(Command::new("openssl")
         .args(["x509", "-noout", "-ocsp_uri", "-in", "cert.pem"])
         .current_dir(d.path()));
-    assert!(ok && out.trim().ends_with("/pki/ocsp"), "{out}");
+    assert!(
+        ok && out.trim() == "https://diwan.example.ma/pki/ocsp",
+        "{out}"
+    );
 
     let out = ask(&s, d.path(), "cert.pem");
     assert!(out.contains("Response verify OK"), "{out}");

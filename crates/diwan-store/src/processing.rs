@@ -486,7 +486,24 @@ impl Tenant {
             let items = rows.iter().map(corr_from_row).collect::<Result<Vec<_>>>()?;
             return Ok(Page { items, total });
         }
-        let Some(cond) = record_queue(&mut q, owner, queue) else {
+        // The followed queue starts from the follower's assignments when they made few (a head),
+        // from the unfinished records otherwise (a registry clerk who assigns everything).
+        let few_made = match (queue, owner.user) {
+            (Queue::Followed, Some(u)) => {
+                let made: i64 = sqlx::query(&format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM assignments WHERE administration_id = $1 \
+                     AND assigned_by = $2 LIMIT {FOLLOWED_DRIVE}) s"
+                ))
+                .bind(self.admin_str())
+                .bind(u.to_string())
+                .fetch_one(self.store.read())
+                .await?
+                .try_get(0)?;
+                made < FOLLOWED_DRIVE
+            }
+            _ => false,
+        };
+        let Some(cond) = record_queue(&mut q, owner, queue, few_made) else {
             return Ok(empty);
         };
         q.and(cond);
@@ -685,10 +702,14 @@ fn assignment_queue(
 
 /// The SQL condition over `correspondences c` of the queues that are about records: what the
 /// registry office has to assign, what the owner assigned and follows.
+/// Below this many assignments made, the followed queue is read from them.
+const FOLLOWED_DRIVE: i64 = 20_000;
+
 fn record_queue(
     q: &mut crate::registry::QueryBuilder,
     owner: &QueueOwner,
     queue: Queue,
+    few_made: bool,
 ) -> Option<String> {
     match queue {
         Queue::ToAssign => {
@@ -703,6 +724,14 @@ fn record_queue(
             Some(format!(
                 "c.register_id IN ({}) AND c.status IN ('registered', 'returned') AND c.direction <> 'outgoing'",
                 ps.join(",")
+            ))
+        }
+        Queue::Followed if few_made => {
+            let u = q.param(owner.user?.to_string());
+            Some(format!(
+                "c.status IN ('registered', 'assigned', 'in_progress', 'returned', 'on_hold') AND c.id IN \
+                 (SELECT a.correspondence_id FROM assignments a WHERE a.administration_id = $1 \
+                 AND a.assigned_by = {u})"
             ))
         }
         // Unfinished mail is a small part of the records (the status index finds it); each is

@@ -129,8 +129,13 @@ impl Tenant {
                         spec.entities[(seq as usize + rng.gen_range(0..3)) % spec.entities.len()];
                     // Five years of mail: what is older than three months is (almost always)
                     // finished; recent mail is half open.
-                    let age = rng.gen_range(0..1825);
-                    let received = now - Duration::days(age);
+                    // Registered in order, as a registry office does: the oldest first.
+                    let back = Duration::seconds(
+                        (((spec.rows - seq as u64) as f64 / spec.rows as f64) * 1825.0 * 86_400.0)
+                            as i64,
+                    );
+                    let received = now - back;
+                    let age = back.whole_days();
                     let due = spec.today + Duration::days(60 - age);
                     let open_odds = if age < 90 { 2 } else { 100 };
                     let status = if rng.gen_range(0..open_odds) == 0 {
@@ -178,7 +183,8 @@ impl Tenant {
             progress(written);
         }
         if self.store.backend() == crate::Backend::Postgres {
-            sqlx::query("ANALYZE correspondences")
+            // What autovacuum does in service: the full-text index's pending list is merged.
+            sqlx::query("VACUUM ANALYZE correspondences")
                 .execute(self.store.read())
                 .await?;
             sqlx::query("ANALYZE assignments")

@@ -390,6 +390,46 @@ await test("the registry clerk assigns two letters at once from the queue", asyn
   assert.equal(Number(await page.textContent("#queue-to_assign .badge")), before - 2);
 });
 
+await test("signature book: an agent sends a folder, a head approves, another signs, the certificate is sealed", async (page, ctx) => {
+  await signIn(page, "agent.sa@mtnra", "/parapheur");
+  await Promise.all([page.waitForURL(/\/parapheur\/nouveau$/), page.click("#new-folder")]);
+  await checkLabels(page);
+  await page.fill("#title", "Note de service sur la sauvegarde");
+  await page.selectOption("#document_type", "note");
+  await page.setInputFiles("#file", scan);
+  const user = async (sel, name) => page.$eval(sel, (s, n) => [...s.options].find((o) => o.text.includes(n)).value, name);
+  await page.selectOption("#kind_0", "visa");
+  await page.selectOption("#who_0", await user("#who_0", "Omar Tazi"));
+  await page.selectOption("#kind_1", "signature");
+  await page.selectOption("#who_1", await user("#who_1", "Nadia El Fassi"));
+  await Promise.all([page.waitForURL(/\/parapheur\/[0-9a-f-]{36}\?fait=create$/), page.click("#folder-submit")]);
+  assert.equal(await page.getAttribute("#folder-status", "data-status"), "in_circuit");
+  const url = page.url().split("?")[0];
+  // The head of the division approves it from the list of folders awaiting him.
+  const head = await ctx.newPage();
+  await signIn(head, "chef.dev@mtnra", "/parapheur");
+  assert.ok(await head.locator(`a[href="${new URL(url).pathname}"]`).count() === 1, "the folder awaits the head");
+  await head.goto(url);
+  await Promise.all([head.waitForURL(/fait=approve$/), head.click("#approve")]);
+  // The director sees that a refusal needs a reason, then signs.
+  const director = await (await browser.newContext({ locale: "fr-FR" })).newPage();
+  await signIn(director, "chef.dsi@mtnra", "/parapheur");
+  await director.goto(url);
+  await checkLabels(director);
+  assert.equal(await director.getAttribute("#reject-reason", "required"), "");
+  await Promise.all([director.waitForURL(/fait=sign$/), director.click("#sign")]);
+  assert.equal(await director.getAttribute("#folder-status", "data-status"), "completed");
+  assert.match(await director.textContent("#history"), /signature/);
+  // The signed document and the sealed signature certificate download as PDFs.
+  const doc = await director.request.get(new URL(await director.getAttribute("a.doc-main", "href"), url).href);
+  assert.equal(doc.status(), 200);
+  assert.match((await doc.body()).toString("latin1"), /\/ByteRange/);
+  const ev = await director.request.get(new URL(await director.getAttribute("#evidence", "href"), url).href);
+  assert.equal(ev.status(), 200);
+  assert.equal(ev.headers()["content-type"], "application/pdf");
+  await director.context().close();
+});
+
 await browser.close();
 if (failures) {
   console.log(`${failures} browser test(s) failed`);

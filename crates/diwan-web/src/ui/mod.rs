@@ -1,6 +1,7 @@
 //! Server-rendered pages. They work without JavaScript; `app.js` only adds comfort.
 
 pub mod assets;
+pub mod parapheur;
 pub mod portal;
 pub mod registry;
 pub mod templates;
@@ -49,6 +50,20 @@ pub fn routes() -> Router<AppState> {
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/courriers/{id}/bordereau.pdf", get(work::dispatch_slip))
         .route("/courriers/{id}/preuves/{event}", get(registry::evidence))
+        .route("/parapheur", get(parapheur::list))
+        .route(
+            "/parapheur/nouveau",
+            get(parapheur::new_form).post(parapheur::new_submit),
+        )
+        .route("/parapheur/signer", post(parapheur::batch))
+        .route(
+            "/parapheur/delegations",
+            get(parapheur::delegations).post(parapheur::delegation_submit),
+        )
+        .route("/parapheur/{id}", get(parapheur::show))
+        .route("/parapheur/{id}/actions", post(parapheur::action))
+        .route("/parapheur/{id}/documents/{doc}", get(parapheur::document))
+        .route("/parapheur/{id}/bordereau.pdf", get(parapheur::evidence))
         .route("/portail", get(portal::directory))
         .route(
             "/portail/{code}",

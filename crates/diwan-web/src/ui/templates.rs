@@ -44,6 +44,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "portal_nav.html",
         include_str!("../../templates/portal_nav.html"),
     ),
+    (
+        "parapheur.html",
+        include_str!("../../templates/parapheur.html"),
+    ),
+    (
+        "parapheur_new.html",
+        include_str!("../../templates/parapheur_new.html"),
+    ),
+    (
+        "parapheur_folder.html",
+        include_str!("../../templates/parapheur_folder.html"),
+    ),
+    (
+        "parapheur_delegations.html",
+        include_str!("../../templates/parapheur_delegations.html"),
+    ),
 ];
 
 /// The template environment.
@@ -172,6 +188,13 @@ mod tests {
             "result": {"number": "N", "administration": "A", "status": "registered", "registered": "r", "due": "d", "pdf": "/p", "service": "S", "outcome": "o", "answer": {"number": "R", "date": "d", "subject": "s", "text": "t"}},
             "outcomes": [{"file": "f", "kind": "receipt", "ok": false, "checks": [{"ok": false, "what": "seal"}], "number": "N"}],
             "ok": false, "error": {"title": "t", "detail": "d", "status": 404},
+            "folder": {"id": "f", "title": "T", "document_type": "letter", "status": "in_circuit", "level": "b-t", "author": "A", "created": "c", "completed": "d"},
+            "steps": [{"position": 1, "kind": "signature", "who": "W", "quorum": "all", "state": "current", "current": true,
+                       "actors": [{"name": "N", "state": "pending", "at": "t"}]}],
+            "awaiting": true, "current_kind": "signature", "can_start": true, "can_recall": true, "completed": true,
+            "batch": {"done": 2, "failed": 1}, "rows": [0, 1], "document_types": ["letter"], "done": "sign", "message": "m",
+            "values": {"title": "T", "kind_0": "visa", "who_0": "head:author_entity", "send": "1"},
+            "users": [{"id": "u", "name": "U"}], "today": "2026-01-01",
             "procedures": [{"code": "general", "label_fr": "G", "label_ar": "ع", "days": 60, "unit": "working", "silence_means_acceptance": true},
                            {"code": "none", "label_fr": "N", "label_ar": "ن", "days": null}]
         }"#)

@@ -6,6 +6,7 @@
 //! PAdES where the claimed time lives in the PDF). B-T adds the signature-time-stamp unsigned
 //! attribute: an RFC 3161 token over the SignatureValue.
 
+use crate::backend::SigningBackend;
 use crate::digest::DigestAlg;
 use crate::pki::Certificate;
 use crate::tsa::{TimestampInfo, TimestampSource};
@@ -94,7 +95,7 @@ fn signing_certificate_v2(cert: &Certificate) -> Result<Attribute> {
 
 /// What to put in a `SignedData`.
 pub(crate) struct Build<'a> {
-    pub signer: &'a CmsSigner<'a>,
+    pub signer: &'a dyn SigningBackend,
     pub econtent_type: const_oid::ObjectIdentifier,
     /// Encapsulated content (time-stamp tokens); `None` for detached signatures.
     pub econtent: Option<Vec<u8>>,
@@ -121,7 +122,7 @@ pub(crate) fn build(b: Build<'_>) -> Result<Vec<u8>> {
             oids::ID_MESSAGE_DIGEST,
             Any::encode_from(&OctetString::new(b.message_digest.to_vec())?)?,
         )?,
-        signing_certificate_v2(s.cert)?,
+        signing_certificate_v2(s.certificate())?,
     ];
     if let Some(t) = b.signing_time {
         attrs.push(attribute(
@@ -131,7 +132,10 @@ pub(crate) fn build(b: Build<'_>) -> Result<Vec<u8>> {
     }
     let signed_attrs = SetOfVec::try_from(attrs)?;
     // The signature covers the DER encoding of the attributes as a SET OF (RFC 5652 §5.4).
-    let signature = s.key.sign_sha256(&signed_attrs.to_der()?)?;
+    let signature = s.sign_digest(
+        DigestAlg::Sha256,
+        &DigestAlg::Sha256.digest(&signed_attrs.to_der()?),
+    )?;
     let unsigned_attrs = match b.timestamp {
         Some(tsa) => {
             let imprint: [u8; 32] =
@@ -150,18 +154,20 @@ pub(crate) fn build(b: Build<'_>) -> Result<Vec<u8>> {
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: s.cert.issuer_name().clone(),
-            serial_number: s.cert.serial().clone(),
+            issuer: s.certificate().issuer_name().clone(),
+            serial_number: s.certificate().serial().clone(),
         }),
         digest_alg: DigestAlg::Sha256.algorithm_identifier(),
         signed_attrs: Some(signed_attrs),
-        signature_algorithm: s.key.signature_algorithm(),
+        signature_algorithm: s.signature_algorithm(),
         signature: OctetString::new(signature)?,
         unsigned_attrs,
     };
-    let mut certs = vec![CertificateChoices::Certificate(s.cert.x509().clone())];
+    let mut certs = vec![CertificateChoices::Certificate(
+        s.certificate().x509().clone(),
+    )];
     if b.include_chain {
-        for c in s.chain {
+        for c in s.chain() {
             certs.push(CertificateChoices::Certificate(c.x509().clone()));
         }
     }
@@ -214,6 +220,41 @@ pub fn sign_pades(
 /// -content FILE -inform DER`.
 pub fn sign_cades_detached(
     signer: &CmsSigner<'_>,
+    data_digest: &[u8; 32],
+    signing_time: OffsetDateTime,
+    timestamp: Option<&dyn TimestampSource>,
+) -> Result<Vec<u8>> {
+    build(Build {
+        signer,
+        econtent_type: oids::ID_DATA,
+        econtent: None,
+        message_digest: data_digest,
+        signing_time: Some(signing_time),
+        timestamp,
+        include_chain: true,
+    })
+}
+
+/// [`sign_pades`] with a signature value from any [`SigningBackend`] (PKCS#11, remote).
+pub fn sign_pades_with(
+    signer: &dyn SigningBackend,
+    content_digest: &[u8; 32],
+    timestamp: Option<&dyn TimestampSource>,
+) -> Result<Vec<u8>> {
+    build(Build {
+        signer,
+        econtent_type: oids::ID_DATA,
+        econtent: None,
+        message_digest: content_digest,
+        signing_time: None,
+        timestamp,
+        include_chain: true,
+    })
+}
+
+/// [`sign_cades_detached`] with a signature value from any [`SigningBackend`].
+pub fn sign_cades_detached_with(
+    signer: &dyn SigningBackend,
     data_digest: &[u8; 32],
     signing_time: OffsetDateTime,
     timestamp: Option<&dyn TimestampSource>,

@@ -6,6 +6,8 @@
 //! - [`pki`]: the platform's own certificate authority (root, administration seals, personal
 //!   signature certificates, time-stamping and OCSP certificates), trust stores and certification
 //!   path validation;
+//! - [`backend`]: where signature values come from (in-memory keys; how PKCS#11 and CSC remote
+//!   signing plug in);
 //! - [`cms`]: CMS `SignedData` for PAdES (`ETSI.CAdES.detached`) and detached CAdES signatures,
 //!   and their verification (ours and other tools');
 //! - [`ocsp`]: OCSP (RFC 6960) responder, requests and verification of responses;
@@ -15,6 +17,7 @@
 //! - [`canonical`]: canonical JSON (RFC 8785) and its signatures, for machine-readable receipts.
 
 pub mod asic;
+pub mod backend;
 pub mod canonical;
 pub mod cms;
 pub mod digest;

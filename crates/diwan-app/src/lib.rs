@@ -22,6 +22,7 @@ pub mod portal;
 pub mod processing;
 pub mod receipt;
 pub mod registration;
+pub mod reply_signing;
 pub mod reports;
 pub mod slip;
 pub mod translog;

@@ -574,6 +574,7 @@ impl App {
             if let Err(e) = self.folder_evidence(who.admin(), id).await {
                 tracing::error!(folder = %id, error = %e, "the signature certificate could not be produced; it will be on first request");
             }
+            self.after_folder_completed(who, id).await;
         }
         self.folder_for(who, id).await
     }

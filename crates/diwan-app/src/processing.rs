@@ -78,6 +78,37 @@ pub struct ReplyRequest {
     /// E-mail the reply to the correspondent when their address is known (default true).
     #[serde(default = "yes")]
     pub send_email: bool,
+    /// `register` (default): registered and sent now; `signature`: signed in the signature
+    /// book first, registered and sent when the last signature is given.
+    #[serde(default)]
+    pub route: ReplyRoute,
+    /// The signature circuit of a reply routed for signature (default: the circuit template of
+    /// the document type `letter`, else one signature by the head of the replying entity).
+    #[serde(default)]
+    pub circuit: Option<Vec<diwan_core::parapheur::StepSpec>>,
+}
+
+/// Where a reply goes once drafted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyRoute {
+    /// Registered in the outgoing register and sent at once.
+    #[default]
+    Register,
+    /// Put in the signature book; registered and sent when signed.
+    Signature,
+}
+
+/// A reply checked and merged: what the letter says and which entity answers.
+#[derive(Debug, Clone)]
+pub struct ReplyContent {
+    pub subject: String,
+    pub body: String,
+    pub signer: Option<String>,
+    /// The entity that answers: the holder of the action assignment, else the registry office.
+    pub entity: EntityId,
+    /// Whether to e-mail the reply when an address is known.
+    pub send_email: bool,
 }
 
 fn yes() -> bool {
@@ -138,6 +169,17 @@ pub fn mail_merge(template: &str, fields: &[(&'static str, String)]) -> Result<S
 
 pub(crate) fn fmt_day(d: Date) -> String {
     format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+}
+
+fn reply_address(
+    filing: Option<&diwan_store::portal::Filing>,
+    party: &Party,
+    send_email: bool,
+) -> Option<String> {
+    filing
+        .and_then(|f| f.filer_email.clone())
+        .or_else(|| party.email.clone())
+        .filter(|e| !e.is_empty() && send_email)
 }
 
 /// How the actor stands towards a correspondence.
@@ -856,13 +898,36 @@ impl App {
 
     /// Drafts, registers and (by e-mail) sends a reply: an outgoing letter generated as a PDF
     /// from the template, numbered in the outgoing register of the same registry office and
-    /// linked to the correspondence, which becomes "answered".
+    /// linked to the correspondence, which becomes "answered". A reply routed to the signature
+    /// book goes through [`App::submit_reply`] instead.
     pub async fn reply(
         &self,
         who: &Principal,
         id: CorrespondenceId,
         req: ReplyRequest,
     ) -> Result<Registered, AppError> {
+        if req.route == ReplyRoute::Signature {
+            return Err(AppError::field(
+                "route",
+                "a reply routed for signature is not registered now",
+            ));
+        }
+        let (tenant, c, content) = self.check_reply(who, id, &req).await?;
+        self.refuse_if_reply_pending(&tenant, id).await?;
+        let pdf = self
+            .render_reply(&tenant, &c, &content, format!("{} (réponse)", c.number))
+            .await?;
+        self.register_reply_letter(&tenant, &who.actor(), id, &content, &pdf, None)
+            .await
+    }
+
+    /// Checks that the caller may answer the correspondence now and merges the reply's fields.
+    pub(crate) async fn check_reply(
+        &self,
+        who: &Principal,
+        id: CorrespondenceId,
+        req: &ReplyRequest,
+    ) -> Result<(Tenant, Correspondence, ReplyContent), AppError> {
         who.require_writer()?;
         let (tenant, c) = self.readable_for_action(who, id).await?;
         if c.direction == Direction::Outgoing {
@@ -870,8 +935,7 @@ impl App {
                 "an outgoing letter is not answered".into(),
             ));
         }
-        let next = c
-            .status
+        c.status
             .transition(Status::Answered)
             .map_err(|e| AppError::Conflict(e.to_string()))?;
         let assignments = tenant.assignments(id).await?;
@@ -896,21 +960,56 @@ impl App {
         let signer = clean_optional(req.signer.as_deref(), 200, false)
             .map_err(|e| AppError::field("signer", e.to_string()))?;
         let register = tenant.register(c.register_id).await?;
-        let outgoing = tenant
-            .register_of(register.entity_id, Direction::Outgoing)
+        self.outgoing_register(&tenant, register.entity_id).await?;
+        let entity = match &st.holding {
+            Some(h) => h.to_entity_id,
+            None => register.entity_id,
+        };
+        Ok((
+            tenant,
+            c,
+            ReplyContent {
+                subject,
+                body,
+                signer,
+                entity,
+                send_email: req.send_email,
+            },
+        ))
+    }
+
+    async fn outgoing_register(
+        &self,
+        tenant: &Tenant,
+        office: EntityId,
+    ) -> Result<diwan_store::org::Register, AppError> {
+        tenant
+            .register_of(office, Direction::Outgoing)
             .await
             .map_err(|_| {
                 AppError::Conflict(
                     "this registry office has no outgoing register; an administrator must create one"
                         .into(),
                 )
-            })?;
-        let admin = tenant.administration().await?;
-        let handling = match &st.holding {
-            Some(h) => tenant.entity(h.to_entity_id).await?,
-            None => tenant.entity(register.entity_id).await?,
-        };
-        let party = match c.contact_id {
+            })
+    }
+
+    /// Where a reply to `c` is e-mailed: the portal filer, else the correspondent (none when
+    /// `send_email` is off or no address is known).
+    pub(crate) async fn reply_email_to(
+        &self,
+        tenant: &Tenant,
+        c: &Correspondence,
+        send_email: bool,
+    ) -> Result<Option<String>, AppError> {
+        let party = self.party_of(tenant, c).await?;
+        let filing = self.store.filing_of(c.id).await?;
+        Ok(reply_address(filing.as_ref(), &party, send_email))
+    }
+
+    /// The correspondent of a correspondence, from its contact when it has one.
+    async fn party_of(&self, tenant: &Tenant, c: &Correspondence) -> Result<Party, AppError> {
+        Ok(match c.contact_id {
             Some(ct) => {
                 let ct = tenant.contact(ct).await?;
                 Party {
@@ -930,16 +1029,20 @@ impl App {
                 phone: None,
                 address: None,
             },
-        };
-        let filing = self.store.filing_of(c.id).await?;
-        let email_to = filing
-            .as_ref()
-            .and_then(|f| f.filer_email.clone())
-            .or_else(|| party.email.clone())
-            .filter(|e| !e.is_empty() && req.send_email);
-        // The outgoing number is allocated in the registration transaction, after the letter's
-        // hash is fixed; the letter therefore cites the correspondence it answers, and its own
-        // number is on the record, in the register and in the e-mail.
+        })
+    }
+
+    /// Renders the reply letter as PDF; `number` is what the letter prints after "N°".
+    pub(crate) async fn render_reply(
+        &self,
+        tenant: &Tenant,
+        c: &Correspondence,
+        content: &ReplyContent,
+        number: String,
+    ) -> Result<Vec<u8>, AppError> {
+        let admin = tenant.administration().await?;
+        let handling = tenant.entity(content.entity).await?;
+        let party = self.party_of(tenant, c).await?;
         let mut recipient = vec![party.name.clone()];
         if let Some(a) = &party.address {
             recipient.extend(a.lines().map(str::to_string));
@@ -949,29 +1052,69 @@ impl App {
             administration_ar: admin.names.ar.clone(),
             entity_fr: handling.names.fr.clone(),
             entity_ar: handling.names.ar.clone(),
-            number: format!("{} (réponse)", c.number),
+            number,
             date_line: format!("Le {}", fmt_day(self.today())),
             recipient,
-            subject: subject.clone(),
+            subject: content.subject.clone(),
             reference: Some(format!(
                 "V/courrier enregistré sous le n° {} le {}",
                 c.number,
                 fmt_day(c.received_at.date())
             )),
-            body: body.clone(),
-            signer: signer.clone().unwrap_or_else(|| handling.names.fr.clone()),
+            body: content.body.clone(),
+            signer: content
+                .signer
+                .clone()
+                .unwrap_or_else(|| handling.names.fr.clone()),
         };
-        let pdf = tokio::task::spawn_blocking(move || diwan_pdf::letter::render(&letter))
+        tokio::task::spawn_blocking(move || diwan_pdf::letter::render(&letter))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let blob = self.store.blobs().stage_bytes(&pdf).await?;
-        let file_name = FileName::parse(&format!("reponse-{}.pdf", c.number.replace('/', "-")))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Registers a reply letter (`pdf`) in the outgoing register of the answered
+    /// correspondence's registry office, linked to it, and moves the correspondence to
+    /// "answered", in one transaction; e-mails the reply when asked and an address is known.
+    /// `signed_in` is the signature-book folder the letter was signed in, marked registered in
+    /// the same transaction.
+    pub(crate) async fn register_reply_letter(
+        &self,
+        tenant: &Tenant,
+        actor: &diwan_store::Actor,
+        id: CorrespondenceId,
+        content: &ReplyContent,
+        pdf: &[u8],
+        signed_in: Option<diwan_core::parapheur::FolderId>,
+    ) -> Result<Registered, AppError> {
+        let c = tenant.correspondence(id).await?;
+        let next = c
+            .status
+            .transition(Status::Answered)
+            .map_err(|e| AppError::Conflict(e.to_string()))?;
+        let assignments = tenant.assignments(id).await?;
+        let register = tenant.register(c.register_id).await?;
+        let outgoing = self.outgoing_register(tenant, register.entity_id).await?;
+        let admin = tenant.administration().await?;
+        let handling = tenant.entity(content.entity).await?;
+        let party = self.party_of(tenant, &c).await?;
+        let filing = self.store.filing_of(c.id).await?;
+        let email_to = reply_address(filing.as_ref(), &party, content.send_email);
+        // The outgoing number is allocated in the registration transaction, after the letter's
+        // hash is fixed; the letter therefore cites the correspondence it answers, and its own
+        // number is on the record, in the register and in the e-mail.
+        let blob = self.store.blobs().stage_bytes(pdf).await?;
+        let file_name = FileName::parse(&format!(
+            "reponse-{}{}.pdf",
+            c.number.replace('/', "-"),
+            if signed_in.is_some() { "-signee" } else { "" }
+        ))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let body = content.body.clone();
         let new = NewCorrespondence {
             register: outgoing.id,
             direction: Direction::Outgoing,
-            subject,
+            subject: content.subject.clone(),
             summary: Some(body.clone()),
             party,
             contact: c.contact_id,
@@ -1007,18 +1150,26 @@ impl App {
             };
             change.end_assignments.push((a.id, state, None));
         }
-        change.audit_details = json!({ "emailed": email_to.is_some() });
+        change.audit_details = match signed_in {
+            Some(f) => json!({ "emailed": email_to.is_some(), "folder": f.to_string() }),
+            None => json!({ "emailed": email_to.is_some() }),
+        };
         if let Some(to) = &email_to {
+            let signed_note = if signed_in.is_some() {
+                "\n\nCette lettre a été signée électroniquement dans le parapheur de l'administration."
+            } else {
+                ""
+            };
             change.emails.push(NewMessage {
                 recipient: to.clone(),
                 subject: format!("Réponse à votre courrier {} — réf. {{number}}", c.number),
                 body: format!(
-                    "{}\n{}\n\nRéf. : {{number}} — en réponse à votre courrier n° {} du {}\n\n{body}\n\n{}\n",
+                    "{}\n{}\n\nRéf. : {{number}} — en réponse à votre courrier n° {} du {}\n\n{body}\n\n{}{signed_note}\n",
                     admin.names.fr,
                     handling.names.fr,
                     c.number,
                     fmt_day(c.received_at.date()),
-                    signer.clone().unwrap_or_default()
+                    content.signer.clone().unwrap_or_default()
                 ),
             });
         }
@@ -1027,17 +1178,25 @@ impl App {
         } else {
             Status::Registered
         };
-        let service = Some(handling.clone());
         if filing.is_some() {
             // The filer hears of the answer in the reply e-mail itself when it is e-mailed.
             if email_to.is_none() {
-                self.tell_filer(&tenant, &c, next, service.as_ref(), &mut change)
+                self.tell_filer(tenant, &c, next, Some(&handling), &mut change)
                     .await?;
             }
         }
-        let (registered, _) = tenant
-            .register_reply(new, change, sent_status, &who.actor(), self.offset())
-            .await?;
+        let (registered, _) = match signed_in {
+            None => {
+                tenant
+                    .register_reply(new, change, sent_status, actor, self.offset())
+                    .await?
+            }
+            Some(folder) => {
+                tenant
+                    .register_signed_reply(folder, new, change, sent_status, actor, self.offset())
+                    .await?
+            }
+        };
         Ok(registered)
     }
 }

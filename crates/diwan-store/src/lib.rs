@@ -32,6 +32,7 @@ pub mod parapheur;
 pub mod portal;
 pub mod processing;
 pub mod registry;
+pub mod replies;
 pub mod stats;
 pub mod synthetic;
 pub mod webhooks;

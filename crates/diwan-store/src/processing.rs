@@ -179,6 +179,8 @@ pub enum Queue {
     ForInformation,
     /// Open "opinion" assignments.
     ForOpinion,
+    /// Mail the user handles (same as "to handle") whose reply is in a signature circuit.
+    WaitingForSignature,
     /// What the user handles or assigned whose deadline has passed.
     Late,
     /// What the user assigned and is still open (they follow it).
@@ -191,6 +193,7 @@ impl Queue {
         Queue::ToHandle,
         Queue::ForInformation,
         Queue::ForOpinion,
+        Queue::WaitingForSignature,
         Queue::Late,
         Queue::Followed,
     ];
@@ -201,6 +204,7 @@ impl Queue {
             Queue::ToHandle => "to_handle",
             Queue::ForInformation => "for_information",
             Queue::ForOpinion => "for_opinion",
+            Queue::WaitingForSignature => "waiting_for_signature",
             Queue::Late => "late",
             Queue::Followed => "followed",
         }
@@ -391,48 +395,10 @@ impl Tenant {
         let prepared = self.prepare_registration(reply, local_offset).await?;
         let admin = self.admin_str();
         let mut tx = self.store.begin().await?;
-        let registered =
-            crate::registry::write_registration(&mut tx, &admin, &prepared, actor).await?;
-        sqlx::query(
-            "UPDATE correspondences SET in_reply_to = $1, status = $4 WHERE administration_id = $2 AND id = $3",
-        )
-            .bind(change.correspondence.to_string())
-            .bind(&admin)
-            .bind(registered.id.to_string())
-            .bind(reply_status.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let mut change = change;
-        if let Value::Object(m) = &mut change.audit_details {
-            m.insert("reply".into(), Value::String(registered.number.clone()));
-        }
-        let emails: Vec<NewMessage> = change
-            .emails
-            .iter()
-            .map(|m| m.with_number(&registered.number))
-            .collect();
-        change.emails = emails;
-        if reply_status != Status::Registered {
-            crate::webhooks::status_changed(
-                &mut tx,
-                &admin,
-                registered.id,
-                Some(Status::Registered),
-            )
-            .await?;
-        }
-        let applied = apply_in(&mut tx, &admin, &change, actor).await?;
-        crate::webhooks::reply_registered(
-            &mut tx,
-            &admin,
-            change.correspondence,
-            registered.id,
-            &registered.number,
-            reply_status,
-        )
-        .await?;
+        let out =
+            register_reply_in(&mut tx, &admin, &prepared, change, reply_status, actor).await?;
         tx.commit().await?;
-        Ok((registered, applied))
+        Ok(out)
     }
 
     /// Sets the status of a correspondence with no other effect (an outgoing letter sent).
@@ -649,6 +615,53 @@ impl Tenant {
     }
 }
 
+/// Registers a reply and applies the change of the answered correspondence within `tx` (see
+/// [`Tenant::register_reply`]).
+pub(crate) async fn register_reply_in(
+    tx: &mut AnyConnection,
+    admin: &str,
+    prepared: &crate::registry::PreparedRegistration,
+    change: Change,
+    reply_status: Status,
+    actor: &Actor,
+) -> Result<(Registered, Applied)> {
+    let registered = crate::registry::write_registration(&mut *tx, admin, prepared, actor).await?;
+    sqlx::query(
+        "UPDATE correspondences SET in_reply_to = $1, status = $4 WHERE administration_id = $2 AND id = $3",
+    )
+        .bind(change.correspondence.to_string())
+        .bind(admin)
+        .bind(registered.id.to_string())
+        .bind(reply_status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let mut change = change;
+    if let Value::Object(m) = &mut change.audit_details {
+        m.insert("reply".into(), Value::String(registered.number.clone()));
+    }
+    let emails: Vec<NewMessage> = change
+        .emails
+        .iter()
+        .map(|m| m.with_number(&registered.number))
+        .collect();
+    change.emails = emails;
+    if reply_status != Status::Registered {
+        crate::webhooks::status_changed(&mut *tx, admin, registered.id, Some(Status::Registered))
+            .await?;
+    }
+    let applied = apply_in(&mut *tx, admin, &change, actor).await?;
+    crate::webhooks::reply_registered(
+        &mut *tx,
+        admin,
+        change.correspondence,
+        registered.id,
+        &registered.number,
+        reply_status,
+    )
+    .await?;
+    Ok((registered, applied))
+}
+
 /// For the queues made of open assignments: `Some(None)` when the owner can have none, else
 /// `Some(Some(sql))`, a query of the correspondences in the queue with their soonest deadline
 /// (`correspondence_id`, `d`). `None` for the other queues.
@@ -662,6 +675,10 @@ fn assignment_queue(
         Queue::ToHandle => "a.purpose = 'action'".to_string(),
         Queue::ForInformation => "a.purpose = 'information'".to_string(),
         Queue::ForOpinion => "a.purpose = 'opinion'".to_string(),
+        Queue::WaitingForSignature => format!(
+            "a.purpose = 'action' AND {}",
+            crate::replies::IN_SIGNATURE_CIRCUIT
+        ),
         Queue::Late => {
             let d = q.param(fmt_date(today));
             format!("a.purpose IN ('action', 'opinion') AND a.due_date < {d}")

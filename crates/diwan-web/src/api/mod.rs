@@ -60,7 +60,14 @@ pub fn routes() -> Router<AppState> {
             "/correspondences/{id}/notes",
             get(processing::notes).post(processing::add_note),
         )
-        .route("/correspondences/{id}/replies", post(processing::reply))
+        .route(
+            "/correspondences/{id}/replies",
+            post(processing::reply).get(processing::replies),
+        )
+        .route(
+            "/correspondences/{id}/replies/register-signed",
+            post(processing::register_signed_reply),
+        )
         .route("/correspondences/{id}/deliveries", post(exchange::deliver))
         .route("/correspondences/{id}/evidence", get(exchange::list))
         .route(

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use diwan_app::processing::{AssignRequest, DoneRequest, NoteRequest, ReplyRequest, StatusRequest};
+use diwan_app::reply_signing::ReplyOutcome;
 use diwan_app::registration::opt_date;
 use diwan_app::AppError;
 use diwan_core::correspondence::Status;
@@ -103,14 +104,67 @@ pub async fn add_note(
     Ok((StatusCode::CREATED, Json(json!({ "id": nid }))))
 }
 
-/// `POST /api/v1/correspondences/{id}/replies` → 201 with the reply's number.
+/// `POST /api/v1/correspondences/{id}/replies` → 201 with the reply's number, or (`route`
+/// `signature`) 202 with the reply waiting for signature and its folder.
 pub async fn reply(
     State(st): State<AppState>,
     ApiUser(who): ApiUser,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReplyRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    let id = cid(&id)?;
+    Ok(match st.app.submit_reply(&who, id, req).await? {
+        ReplyOutcome::Registered(r) => (
+            StatusCode::CREATED,
+            [(
+                header::LOCATION,
+                format!("/api/v1/correspondences/{}", r.id),
+            )],
+            Json(json!({ "id": r.id, "number": r.number })),
+        )
+            .into_response(),
+        ReplyOutcome::Routed(d) => (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/api/v1/folders/{}", d.folder_id))],
+            Json(draft_json(&d)),
+        )
+            .into_response(),
+    })
+}
+
+fn draft_json(d: &diwan_store::replies::ReplyDraft) -> Value {
+    let mut v = json!(d);
+    v["state"] = json!(d.state());
+    v["folder_url"] = json!(format!("/api/v1/folders/{}", d.folder_id));
+    v
+}
+
+/// `GET /api/v1/correspondences/{id}/replies`: the registered replies and the replies routed
+/// for signature (with their folder's state and, when rejected, the reason).
+pub async fn replies(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = cid(&id)?;
+    let drafts = st.app.reply_drafts(&who, id).await?;
+    let registered = st.app.store.tenant(who.admin()).replies(id).await?;
+    Ok(Json(json!({
+        "items": registered.iter().map(|r| json!({
+            "id": r.id, "number": r.number, "subject": r.subject, "status": r.status,
+        })).collect::<Vec<_>>(),
+        "signature": drafts.iter().map(draft_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /api/v1/correspondences/{id}/replies/register-signed` → 201: registers a signed reply
+/// whose registration did not happen when its folder completed.
+pub async fn register_signed_reply(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let r = st.app.reply(&who, cid(&id)?, req).await?;
+    let r = st.app.register_signed_reply_of(&who, cid(&id)?).await?;
     Ok((
         StatusCode::CREATED,
         [(

@@ -494,8 +494,17 @@ pub async fn show(
     let notice = if q.enregistre.is_some() {
         Some("registered".to_string())
     } else {
-        q.fait
-            .filter(|f| ["assigned", "status", "note", "done", "replied"].contains(&f.as_str()))
+        q.fait.filter(|f| {
+            [
+                "assigned",
+                "status",
+                "note",
+                "done",
+                "replied",
+                "reply_routed",
+            ]
+            .contains(&f.as_str())
+        })
     };
     show_page(&st, lang, &user, id, notice, None).await
 }
@@ -528,6 +537,7 @@ pub async fn show_page(
         .await
         .unwrap_or_default();
     let replies = tenant.replies(c.id).await.unwrap_or_default();
+    let reply_drafts = tenant.reply_drafts(c.id).await.unwrap_or_default();
     let state = tenant.processing_state(c.id).await.unwrap_or_default();
     let in_reply_to = match state.in_reply_to {
         Some(r) => tenant.correspondence(r).await.ok(),
@@ -646,6 +656,11 @@ pub async fn show_page(
                 "id": r.id, "number": r.number, "subject": r.subject, "status": r.status.as_str(), "at": fmt_local(st, r.registered_at),
             })).collect::<Vec<_>>(),
             in_reply_to => in_reply_to.map(|r| json!({ "id": r.id, "number": r.number })),
+            reply_drafts => reply_drafts.iter().map(|d| json!({
+                "folder": d.folder_id, "state": d.state(), "subject": d.subject, "reason": d.rejection_reason,
+                "reply": d.reply_id, "reply_number": d.reply_number, "at": fmt_local(st, d.created_at),
+            })).collect::<Vec<_>>(),
+            reply_pending => reply_drafts.iter().any(|d| d.is_pending()),
             entities => entities.iter().map(|e| json!({
                 "id": e.id, "name": match lang { Lang::Ar => e.names.ar.clone(), _ => e.names.fr.clone() }, "level": e.level.as_str(),
             })).collect::<Vec<_>>(),

@@ -12,8 +12,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use diwan_app::bulk::BulkAction;
-use diwan_app::processing::{AssignRequest, DoneRequest, NoteRequest, ReplyRequest, StatusRequest};
+use diwan_app::processing::{
+    AssignRequest, DoneRequest, NoteRequest, ReplyRequest, ReplyRoute, StatusRequest,
+};
 use diwan_app::registration::opt_date;
+use diwan_app::reply_signing::ReplyOutcome;
 use diwan_app::AppError;
 use diwan_core::correspondence::{Confidentiality, Purpose, Status};
 use diwan_core::{AssignmentId, CorrespondenceId, EntityId, UserId};
@@ -235,6 +238,7 @@ pub struct ActionForm {
     send_email: Option<String>,
     assignment: Option<String>,
     administration: Option<String>,
+    route: Option<String>,
 }
 
 fn filled(v: &Option<String>) -> Option<String> {
@@ -341,8 +345,13 @@ async fn perform(
             Ok("done")
         }
         "reply" => {
-            st.app
-                .reply(
+            let route = match f.route.as_deref() {
+                Some("signature") => ReplyRoute::Signature,
+                _ => ReplyRoute::Register,
+            };
+            let outcome = st
+                .app
+                .submit_reply(
                     who,
                     id,
                     ReplyRequest {
@@ -350,9 +359,18 @@ async fn perform(
                         body: f.body.clone().unwrap_or_default(),
                         signer: filled(&f.signer),
                         send_email: f.send_email.is_some(),
+                        route,
+                        circuit: None,
                     },
                 )
                 .await?;
+            Ok(match outcome {
+                ReplyOutcome::Registered(_) => "replied",
+                ReplyOutcome::Routed(_) => "reply_routed",
+            })
+        }
+        "register_signed_reply" => {
+            st.app.register_signed_reply_of(who, id).await?;
             Ok("replied")
         }
         "deliver" => {

@@ -42,6 +42,23 @@ pub struct BenchArgs {
     /// time-stamp, signed JSON) separately.
     #[arg(long, default_value_t = 0)]
     receipts: usize,
+    /// Instead of the HTTP benchmarks: sign a PDF this many times in process (`sign_bytes`,
+    /// PAdES B-B), then validate the signed PDF as many times (`verify_bytes`): the Rust side of
+    /// bench/pyhanko-inprocess.sh.
+    #[arg(long, default_value_t = 0)]
+    sign: usize,
+    /// For --sign: the signer's key (PEM; default: a new P-256 key and certificate).
+    #[arg(long, requires = "sign_cert")]
+    sign_key: Option<PathBuf>,
+    /// For --sign: the signer's certificate (PEM).
+    #[arg(long, requires = "sign_key")]
+    sign_cert: Option<PathBuf>,
+    /// For --sign: the root to validate against (PEM; default: the signer's issuer as generated).
+    #[arg(long)]
+    sign_trust: Option<PathBuf>,
+    /// For --sign: the PDF to sign (default: a 1-page PDF).
+    #[arg(long)]
+    sign_pdf: Option<PathBuf>,
 }
 
 struct Server {
@@ -436,6 +453,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.receipts > 0 {
         return receipts_bench(&args, engine).await;
     }
+    if args.sign > 0 {
+        return tokio::task::block_in_place(|| sign_bench(&args));
+    }
     eprintln!("starting a demo server on {engine}…");
     let server = start(&args).await?;
     let base = server.base.clone();
@@ -726,4 +746,129 @@ fn report(what: &str, n: usize, elapsed: Duration, lat: &[Duration]) {
         percentile(lat, 0.5),
         percentile(lat, 0.99)
     );
+}
+
+/// `--sign N`: PAdES B-B signing and validation in process, N times each (after one warm-up).
+fn sign_bench(args: &BenchArgs) -> Result<()> {
+    use diwan_crypto::pki::{self, CertificateSpec, DistinguishedName, PkiUrls, Profile};
+    use diwan_crypto::{Certificate, KeyAlgorithm, PrivateKey, TrustStore};
+    let text =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let (key, cert, root) = match (&args.sign_key, &args.sign_cert) {
+        (Some(k), Some(c)) => {
+            let key = PrivateKey::from_pem(&text(k)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let cert = Certificate::from_pem(&text(c)?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let root = match &args.sign_trust {
+                Some(t) => Certificate::from_pem(&text(t)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => cert.clone(),
+            };
+            (key, cert, root)
+        }
+        _ => {
+            let now = time::OffsetDateTime::now_utc();
+            let spec = |cn: &str, profile| CertificateSpec {
+                subject: DistinguishedName::new(cn),
+                profile,
+                not_before: now - time::Duration::hours(1),
+                not_after: now + time::Duration::days(30),
+                urls: PkiUrls::default(),
+            };
+            let rk = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+            let root = pki::issue(
+                &spec("Bench CA", Profile::RootCa),
+                &rk.public_key_der()?,
+                None,
+                &rk,
+            )?;
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+            let cert = pki::issue(
+                &spec("Bench Signer", Profile::PersonSignature),
+                &key.public_key_der()?,
+                Some(&root),
+                &rk,
+            )?;
+            (key, cert, root)
+        }
+    };
+    let pdf = match &args.sign_pdf {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => diwan_pdf_one_page(),
+    };
+    let chain = if root.der() == cert.der() {
+        vec![]
+    } else {
+        vec![root.clone()]
+    };
+    let signer = diwan_crypto::cms::CmsSigner {
+        key: &key,
+        cert: &cert,
+        chain: &chain,
+    };
+    let opts = diwan_pades::SignOptions::new(diwan_pades::Level::BB);
+    let sign = || diwan_pades::sign_bytes(&pdf, &signer, &opts).map_err(|e| anyhow::anyhow!("{e}"));
+    let signed = sign()?;
+    let t = Instant::now();
+    for _ in 0..args.sign {
+        std::hint::black_box(sign()?);
+    }
+    let sign_ms = t.elapsed().as_secs_f64() * 1000.0 / args.sign as f64;
+    let trust = TrustStore::new(vec![root]);
+    let now = time::OffsetDateTime::now_utc();
+    let first =
+        diwan_pades::verify_bytes(&signed, &trust, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let passed = first
+        .signatures
+        .iter()
+        .all(|s| s.indication == diwan_pades::Indication::TotalPassed);
+    if !passed {
+        bail!("the signed PDF does not validate: {:?}", first.signatures);
+    }
+    let t = Instant::now();
+    for _ in 0..args.sign {
+        std::hint::black_box(
+            diwan_pades::verify_bytes(&signed, &trust, now).map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    let verify_ms = t.elapsed().as_secs_f64() * 1000.0 / args.sign as f64;
+    println!(
+        "{}",
+        json!({
+            "tool": "diwan", "n": args.sign, "input_bytes": pdf.len(), "signed_bytes": signed.len(),
+            "sign_ms": sign_ms, "validate_ms": verify_ms,
+        })
+    );
+    Ok(())
+}
+
+/// A one-page PDF with a line of text.
+fn diwan_pdf_one_page() -> Vec<u8> {
+    let content = b"BT /F1 14 Tf 72 770 Td (Decision) Tj ET";
+    let objs: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(), content, b"\nendstream"].concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(o);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
 }

@@ -430,6 +430,22 @@ await test("signature book: an agent sends a folder, a head approves, another si
   await director.context().close();
 });
 
+await test("administrator: registers a webhook endpoint, sees its secret once, removes it", async (page) => {
+  await signIn(page, "admin@mtnra", "/administration/webhooks");
+  await checkLabels(page);
+  await page.fill("#url", "http://127.0.0.1:9/hook");
+  await page.click("#hook-submit");
+  assert.match(await page.textContent("#form-error"), /Adresse/, "a private address is refused with the field named");
+  await page.fill("#url", "https://hooks.example.org/diwan");
+  await page.click("#hook-submit");
+  assert.match(await page.textContent("#secret"), /^whsec_[0-9a-f]{64}$/);
+  await page.goto(BASE + "/administration/webhooks");
+  assert.equal(await page.locator("#secret").count(), 0, "the secret is not shown again");
+  assert.match(await page.textContent("#hooks"), /hooks\.example\.org/);
+  await Promise.all([page.waitForURL(/fait=delete$/), page.click("#hooks button[name=delete]")]);
+  assert.equal(await page.locator("#hooks").count(), 0);
+});
+
 await browser.close();
 if (failures) {
   console.log(`${failures} browser test(s) failed`);

@@ -1,5 +1,6 @@
 //! Server-rendered pages. They work without JavaScript; `app.js` only adds comfort.
 
+pub mod admin;
 pub mod assets;
 pub mod parapheur;
 pub mod portal;
@@ -50,6 +51,10 @@ pub fn routes() -> Router<AppState> {
         .route("/courriers/{id}/documents/{doc}", get(registry::document))
         .route("/courriers/{id}/bordereau.pdf", get(work::dispatch_slip))
         .route("/courriers/{id}/preuves/{event}", get(registry::evidence))
+        .route(
+            "/administration/webhooks",
+            get(admin::webhooks).post(admin::webhooks_submit),
+        )
         .route("/parapheur", get(parapheur::list))
         .route(
             "/parapheur/nouveau",

@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/portal_nav.html"),
     ),
     (
+        "admin_webhooks.html",
+        include_str!("../../templates/admin_webhooks.html"),
+    ),
+    (
         "parapheur.html",
         include_str!("../../templates/parapheur.html"),
     ),
@@ -195,6 +199,8 @@ mod tests {
             "batch": {"done": 2, "failed": 1}, "rows": [0, 1], "document_types": ["letter"], "done": "sign", "message": "m",
             "values": {"title": "T", "kind_0": "visa", "who_0": "head:author_entity", "send": "1"},
             "users": [{"id": "u", "name": "U"}], "today": "2026-01-01",
+            "event_types": ["status_changed"], "created": {"id": "w", "url": "https://x", "secret": "whsec_x"},
+            "deliveries": [{"event": "status_changed", "state": "pending", "attempts": 1, "status": 500, "error": "e", "at": "t", "next": "n"}],
             "procedures": [{"code": "general", "label_fr": "G", "label_ar": "ع", "days": 60, "unit": "working", "silence_means_acceptance": true},
                            {"code": "none", "label_fr": "N", "label_ar": "ن", "days": null}]
         }"#)

@@ -592,9 +592,10 @@ impl App {
         let tenant = self.store.tenant(who.admin());
         let admin = self.store.administration(who.admin()).await?;
         let key = match kind {
-            StepKind::Seal => {
-                SigningKey::Seal(self.seal(who.admin()).await?, Box::new(self.pki().root.clone()))
-            }
+            StepKind::Seal => SigningKey::Seal(
+                self.seal(who.admin()).await?,
+                Box::new(self.pki().root.clone()),
+            ),
             _ => SigningKey::Person(Arc::new(self.person_identity(&who.user).await?)),
         };
         let key = Arc::new(key);

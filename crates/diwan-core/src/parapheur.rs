@@ -280,7 +280,6 @@ pub enum Quorum {
     NOf(u32),
 }
 
-
 /// Rules of circuits, broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CircuitError {

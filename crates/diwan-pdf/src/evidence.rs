@@ -146,7 +146,7 @@ fn header(s: &mut Surface<'_>, d: &EvidenceData, page: usize, pages: usize) -> f
         M,
         y,
         W - 2.0 * M,
-        Align::End,
+        Align::Start,
     );
     let foot = Style::new(7.0).color(MUTED.0, MUTED.1, MUTED.2);
     rect(s, M, H - 40.0, W - 2.0 * M, 0.8, BRAND);

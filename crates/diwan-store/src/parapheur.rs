@@ -953,7 +953,10 @@ impl Tenant {
 
     /// Acts on the current step of a folder: approve, sign, seal (with the new versions of the
     /// main documents), reject (with a reason), transfer to another user, or ask an opinion.
-    pub async fn act(&self, id: FolderId, act: Act, actor: &Actor) -> Result<Acted> {
+    pub async fn act(&self, id: FolderId, mut act: Act, actor: &Actor) -> Result<Acted> {
+        for v in &mut act.signed {
+            self.store.blobs().promote(&mut v.blob).await?;
+        }
         let admin = self.admin_str();
         let fid = id.to_string();
         let mut tx = self.store.begin().await?;
@@ -1625,26 +1628,27 @@ impl Tenant {
     /// Delegations given or received by `user` (every delegation of the administration when
     /// `user` is `None`), newest first.
     pub async fn delegations(&self, user: Option<UserId>) -> Result<Vec<Delegation>> {
-        let rows =
-            match user {
-                Some(u) => sqlx::query(&format!(
+        let rows = match user {
+            Some(u) => {
+                sqlx::query(&format!(
                     "{} AND (d.delegator_id = $2 OR d.delegate_id = $2) ORDER BY d.created_at DESC",
                     Self::DELEGATION_SQL
                 ))
                 .bind(self.admin_str())
                 .bind(u.to_string())
                 .fetch_all(self.store.read())
-                .await?,
-                None => {
-                    sqlx::query(&format!(
-                        "{} ORDER BY d.created_at DESC",
-                        Self::DELEGATION_SQL
-                    ))
-                    .bind(self.admin_str())
-                    .fetch_all(self.store.read())
-                    .await?
-                }
-            };
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{} ORDER BY d.created_at DESC",
+                    Self::DELEGATION_SQL
+                ))
+                .bind(self.admin_str())
+                .fetch_all(self.store.read())
+                .await?
+            }
+        };
         rows.iter().map(Self::delegation_from_row).collect()
     }
 

@@ -5,6 +5,7 @@ pub mod deadlines;
 pub mod exchange;
 pub mod log;
 pub mod org;
+pub mod parapheur;
 pub mod portal;
 pub mod processing;
 pub mod sessions;
@@ -107,6 +108,38 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/folders", post(parapheur::create).get(parapheur::list))
+        .route("/folders/batch-sign", post(parapheur::batch_sign))
+        .route("/folders/{id}", get(parapheur::get_one))
+        .route(
+            "/folders/{id}/circuit",
+            axum::routing::put(parapheur::put_circuit),
+        )
+        .route("/folders/{id}/start", post(parapheur::start))
+        .route("/folders/{id}/actions", post(parapheur::act))
+        .route("/folders/{id}/recall", post(parapheur::recall))
+        .route("/folders/{id}/documents/{doc}", get(parapheur::document))
+        .route("/folders/{id}/evidence.pdf", get(parapheur::evidence))
+        .route(
+            "/circuit-templates",
+            get(parapheur::templates).post(parapheur::put_template),
+        )
+        .route(
+            "/circuit-templates/{document_type}",
+            axum::routing::delete(parapheur::delete_template),
+        )
+        .route(
+            "/delegations",
+            get(parapheur::delegations).post(parapheur::create_delegation),
+        )
+        .route(
+            "/delegations/{id}",
+            axum::routing::delete(parapheur::revoke_delegation),
+        )
+        .route(
+            "/me/certificate",
+            get(parapheur::my_certificate).post(parapheur::import_certificate),
+        )
         .route("/administrations", get(portal::directory))
         .route(
             "/administrations/{code}/procedures",

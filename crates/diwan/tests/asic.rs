@@ -220,6 +220,22 @@ fn cades_and_asice() {
     std::fs::copy(p("note.txt.p7s"), p("note2.txt.p7s")).unwrap();
     let (ok, out) = diwan(dir, &[&trust[..], &["note2.txt", "note2.txt.p7s"]].concat());
     assert!(!ok && out.contains("TOTAL-FAILED / HASH_FAILURE"), "{out}");
+    // A PDF at B-LT with the platform: its responder's answer (for the time-stamping unit it
+    // issued) is embedded, produced in-process.
+    let (ok, out) = diwan(
+        dir,
+        &[
+            &["sign", "--level", "b-lt"][..],
+            &who,
+            &["annexe.pdf", "-o", "annexe-lt.pdf"],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{out}");
+    let lt = std::fs::read(p("annexe-lt.pdf")).unwrap();
+    assert!(lt.windows(7).any(|w| w == b"/OCSPs "), "no OCSP in the DSS");
+    let (ok, out) = diwan(dir, &[&trust[..], &["annexe-lt.pdf"]].concat());
+    assert!(ok && out.contains("TOTAL-PASSED"), "{out}");
     // Long-term levels are for PDFs.
     let (ok, out) = diwan(
         dir,

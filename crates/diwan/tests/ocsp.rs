@@ -31,11 +31,14 @@ fn ask(s: &Server, d: &Path, cert: &str) -> String {
     out
 }
 
+type Env = Vec<(String, String)>;
+
 /// The platform's certificates, as `diwan pki certificates --json` lists them.
-fn certificates(s: &Server) -> Vec<Value> {
+fn certificates(s: &Server, env: &Env) -> Vec<Value> {
     let (ok, out) = run(Command::new(BIN)
         .args(["pki", "certificates", "--json", "--data"])
-        .arg(s.data()));
+        .arg(s.data())
+        .envs(env.iter().cloned()));
     assert!(ok, "{out}");
     out.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -47,8 +50,17 @@ fn openssl_asks_the_responder() {
     if !require("openssl", &["version"]) {
         return;
     }
+    for (engine, env) in engines("diwan_ocsp") {
+        eprintln!("engine {engine}");
+        responder(env);
+    }
+}
+
+fn responder(env: Env) {
     // Certificates point to the responder of the configured public address.
-    let s = Server::demo(&[("DIWAN_PUBLIC_URL", "https://diwan.example.ma/")]);
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.push(("DIWAN_PUBLIC_URL", "https://diwan.example.ma/"));
+    let s = Server::demo(&all);
     let d = tempfile::tempdir().unwrap();
     let p = |n: &str| d.path().join(n);
     let client = reqwest::blocking::Client::new();
@@ -61,7 +73,7 @@ fn openssl_asks_the_responder() {
     std::fs::write(p("root.pem"), &root).unwrap();
 
     // The log's certificate, issued by the root, points to the responder.
-    let certs = certificates(&s);
+    let certs = certificates(&s, &env);
     let log = certs
         .iter()
         .find(|c| c["purpose"] == "log")
@@ -179,24 +191,27 @@ fn openssl_asks_the_responder() {
     let (ok, out) = run(Command::new(BIN)
         .args(["pki", "revoke", "--reason", "because", "--data"])
         .arg(s.data())
-        .arg(serial));
+        .arg(serial)
+        .envs(env.iter().cloned()));
     assert!(!ok && out.contains("unknown revocation reason"), "{out}");
     let (ok, out) = run(Command::new(BIN)
         .args(["pki", "revoke", "--reason", "keyCompromise", "--data"])
         .arg(s.data())
-        .arg(serial));
+        .arg(serial)
+        .envs(env.iter().cloned()));
     assert!(ok, "{out}");
     let (ok, out) = run(Command::new(BIN)
         .args(["pki", "revoke", "--data"])
         .arg(s.data())
-        .arg(serial));
+        .arg(serial)
+        .envs(env.iter().cloned()));
     assert!(!ok && out.contains("already revoked"), "{out}");
     let out = ask(&s, d.path(), "cert.pem");
     assert!(out.contains("Response verify OK"), "{out}");
     assert!(out.contains("cert.pem: revoked"), "{out}");
     assert!(out.contains("Reason: keyCompromise"), "{out}");
     assert!(
-        certificates(&s)
+        certificates(&s, &env)
             .iter()
             .any(|c| c["serial"] == serial && !c["revoked_at"].is_null()),
         "listed as revoked"

@@ -767,7 +767,7 @@ fn day(db_env: &[(String, String)]) {
     );
     assert_eq!(queue_count(&api, "chef.kenitra@mtnra", "late"), 0);
     let (_, qs) = api.get("chef.kenitra@mtnra", "/api/v1/queues");
-    assert_eq!(qs["items"].as_array().unwrap().len(), 6);
+    assert_eq!(qs["items"].as_array().unwrap().len(), 7);
 
     // Full-text search: accents, Arabic letter variants, numbers, notes; only what one may see.
     let matching = |pred: &dyn Fn(&Letter) -> bool, login: &str| -> BTreeSet<String> {

@@ -146,7 +146,8 @@ fn check_with_openssl(dir: &std::path::Path, file: &std::path::Path, root: &std:
     );
 }
 
-fn scenario(s: &Server, env: Vec<(String, String)>) {
+/// Runs the scenario; returns an outgoing letter of A not delivered yet, and B's last number.
+fn scenario(s: &Server, env: Vec<(String, String)>) -> (String, u64) {
     let x = Ctx {
         s,
         c: Client::new(),
@@ -515,6 +516,7 @@ fn scenario(s: &Server, env: Vec<(String, String)>) {
         .collect();
     let max = *numbers.iter().max().unwrap();
     assert_eq!(numbers.len() as u64, max, "gapless: {numbers:?}");
+    (x.outgoing(&a, "Compte rendu de la réunion"), max)
 }
 
 #[test]
@@ -523,7 +525,37 @@ fn mail_between_administrations_with_evidence() {
         eprintln!("engine: {engine}");
         let env_ref: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let s = Server::demo(&env_ref);
-        scenario(&s, env.clone());
+        let mut s = Server::demo(&env_ref);
+        let (letter, last_b) = scenario(&s, env.clone());
+        // The platform now delivers smaller documents than the letter: the submission is
+        // rejected with the reason, and B's register does not move.
+        assert!(s.stop());
+        let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+        drop(s);
+        let mut small = env_ref.clone();
+        small.push(("DIWAN_MAX_FILE_BYTES", "64"));
+        let s = Server::start(dir, &small);
+        let c = Client::new();
+        let a = s.token("bo@mtnra");
+        let r = c
+            .post(s.url(&format!("/api/v1/correspondences/{letter}/deliveries")))
+            .bearer_auth(&a)
+            .json(&json!({ "administration": "CTANGER" }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let d: Value = r.json().unwrap();
+        assert_eq!(d["state"], "rejected", "{d}");
+        assert_eq!(d["reason_code"], "content_too_large");
+        assert_eq!(types(&d), ["SubmissionRejection"]);
+        let audit = s.token("audit@ctanger");
+        let list: Value = c
+            .get(s.url("/api/v1/correspondences?direction=incoming&per_page=200"))
+            .bearer_auth(&audit)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(list["total"].as_u64().unwrap(), last_b, "nothing reached B");
     }
 }

@@ -286,8 +286,8 @@ impl App {
     }
 
     /// Registers the signed reply of a correspondence whose registration did not happen when
-    /// its folder completed (the correspondence was being changed at that moment, say): for
-    /// whoever may answer it.
+    /// its folder completed (the correspondence was being changed at that moment, say): for the
+    /// reply's author and the registry office of the correspondence.
     pub async fn register_signed_reply_of(
         &self,
         who: &Principal,
@@ -299,6 +299,15 @@ impl App {
             .iter()
             .find(|d| d.reply_id.is_none() && d.folder_status == FolderStatus::Completed)
             .ok_or_else(|| AppError::Conflict("no signed reply waits for registration".into()))?;
+        let tenant = self.store.tenant(who.admin());
+        let register = tenant
+            .register(tenant.correspondence(id).await?.register_id)
+            .await?;
+        if d.created_by != who.id() && !who.can_register_in(&register) {
+            return Err(AppError::Forbidden(
+                "only the reply's author or its registry office may register it".into(),
+            ));
+        }
         self.register_signed_reply(who.admin(), &who.actor(), d.folder_id)
             .await?
             .ok_or_else(|| AppError::Conflict("the signed reply is registered already".into()))

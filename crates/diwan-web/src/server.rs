@@ -78,6 +78,11 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move { app.run_receipt_repair(stop).await })
     };
+    let evidence = {
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { app.run_evidence_repair(stop).await })
+    };
     let webhooks = {
         let app = app.clone();
         let stop = stop_rx.clone();
@@ -103,6 +108,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = outbox.await;
     let _ = repair.await;
+    let _ = evidence.await;
     let _ = reminders.await;
     let _ = texts.await;
     let _ = webhooks.await;

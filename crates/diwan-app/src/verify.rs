@@ -291,7 +291,7 @@ pub fn verify_files(
     let mut listed: Vec<ListedDocuments> = Vec::new();
     let mut plain: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, bytes) in files {
-        if bytes.windows(5).take(1024).any(|w| w == b"%PDF-") {
+        if bytes.windows(5).take(1024).any(|w| w == b"%PDF-") && !is_asice(name, bytes) {
             let mut out = FileOutcome::new(name, "signed-pdf");
             let embedded_receipt =
                 diwan_pades::reader::Reader::open(Box::<[u8]>::from(bytes.as_slice()))

@@ -4,7 +4,8 @@
 //! the division signs the folder, and the signed letter (a PAdES signature pyHanko accepts) is
 //! registered in the outgoing register with the next number, the incoming letter answered and
 //! the queue empty. A rejected folder leaves the letter unanswered with the reason shown, and
-//! the agent can redraft.
+//! the agent can redraft. A reply signed while its letter is on hold is registered by its author
+//! once the letter resumes.
 
 mod support;
 
@@ -293,6 +294,57 @@ fn scenario(s: &Server) {
     assert_eq!(d["state"], "in_circuit", "{d}");
     assert_ne!(d["folder_id"], folder2.as_str());
     assert_eq!(x.queue_total("agent.sa", "waiting_for_signature"), 1);
+
+    // Signed while the letter was on hold: the registration cannot happen then (on hold is not
+    // answered); the signed reply waits, and its author registers it once the letter resumes.
+    let id3 = x.letter_for_agent("Demande de copie conforme");
+    let d = x.route(&id3);
+    let folder3 = d["folder_id"].as_str().unwrap().to_string();
+    let (st, v) = x.post(
+        "agent.sa",
+        &format!("/correspondences/{id3}/status"),
+        json!({"status": "on_hold", "reason": "Pièce manquante"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = x.post(
+        "chef.dev",
+        &format!("/folders/{folder3}/actions"),
+        json!({"action": "sign"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["status"], "completed", "{v}");
+    let replies = x.get("agent.sa", &format!("/correspondences/{id3}/replies"));
+    assert_eq!(replies["signature"][0]["state"], "completed", "{replies}");
+    assert_eq!(replies["items"].as_array().unwrap().len(), 0, "{replies}");
+    let (st, v) = x.post(
+        "agent.sa",
+        &format!("/correspondences/{id3}/replies/register-signed"),
+        json!({}),
+    );
+    assert_eq!(st, 409, "still on hold: {v}");
+    let (st, v) = x.post(
+        "agent.kenitra",
+        &format!("/correspondences/{id3}/replies/register-signed"),
+        json!({}),
+    );
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = x.post(
+        "agent.sa",
+        &format!("/correspondences/{id3}/status"),
+        json!({"status": "in_progress"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = x.post(
+        "agent.sa",
+        &format!("/correspondences/{id3}/replies/register-signed"),
+        json!({}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let c = x.get("agent.sa", &format!("/correspondences/{id3}"));
+    assert_eq!(c["status"], "answered", "{c}");
+    let replies = x.get("agent.sa", &format!("/correspondences/{id3}/replies"));
+    assert_eq!(replies["signature"][0]["state"], "registered", "{replies}");
+    assert_eq!(replies["items"][0]["number"], v["number"], "{replies}");
 
     // Bad requests change nothing.
     let (st, v) = x.post(

@@ -1,7 +1,7 @@
 //! `diwan sign` on files that are not PDFs: a detached CAdES B-T signature (`FILE.p7s`) that
-//! `openssl cms -verify` accepts, and an ASiC-E container (mimetype first and stored, manifest
-//! with SHA-256 digests, CAdES over the manifest); `diwan verify` gives ETSI indications and
-//! refuses a changed file, a file no signature covers, and a changed signature.
+//! `openssl cms -verify` and pyHanko accept, and an ASiC-E container (mimetype first and stored,
+//! manifest with SHA-256 digests, CAdES over the manifest); `diwan verify` gives ETSI indications
+//! and refuses a changed file, a file no signature covers, and a changed signature.
 
 mod support;
 use std::path::Path;
@@ -199,6 +199,26 @@ fn cades_and_asice() {
         ],
     );
     assert!(printed.contains("id-smime-aa-timeStampToken"), "{printed}");
+    if require("pyhanko", &["--version"]) {
+        let (ok, out) = run(Command::new("pyhanko")
+            .args([
+                "sign",
+                "validate",
+                "--trust",
+                "ca.pem",
+                "--trust",
+                "root.pem",
+                "--trust-replace",
+                "--detached",
+                "note.txt.p7s",
+                "note.txt",
+            ])
+            .current_dir(dir));
+        assert!(
+            ok && out.contains("INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>"),
+            "pyHanko:\n{out}"
+        );
+    }
     let trust = ["verify", "--trust", "ca.pem", "--trust", "root.pem"];
     let (ok, out) = diwan(dir, &[&trust[..], &["note.txt", "note.txt.p7s"]].concat());
     assert!(ok, "{out}");

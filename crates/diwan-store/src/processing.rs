@@ -408,6 +408,15 @@ impl Tenant {
         self.apply(change, actor).await.map(|_| ())
     }
 
+    /// The size of each of `owner`'s queues, counted at once (one read connection each).
+    pub async fn queue_counts(&self, owner: &QueueOwner, today: Date) -> Result<Vec<(Queue, i64)>> {
+        let counts = futures_util::future::try_join_all(Queue::ALL.iter().map(|q| async move {
+            Ok::<_, StoreError>((*q, self.queue(owner, *q, today, 1, 0).await?.total))
+        }))
+        .await?;
+        Ok(counts)
+    }
+
     /// A queue of `owner`: the correspondences in it (soonest deadline first) and the total.
     pub async fn queue(
         &self,

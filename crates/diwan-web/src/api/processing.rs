@@ -203,11 +203,12 @@ pub async fn queues(
     let tenant = st.app.store.tenant(who.admin());
     let owner = who.queue_owner(&tenant).await?;
     let today = st.app.today();
-    let mut out = Vec::new();
-    for q in Queue::ALL {
-        let page = tenant.queue(&owner, *q, today, 1, 0).await?;
-        out.push(json!({ "queue": q, "count": page.total, "url": format!("/api/v1/queues/{}", q.as_str()) }));
-    }
+    let out: Vec<Value> = tenant
+        .queue_counts(&owner, today)
+        .await?
+        .into_iter()
+        .map(|(q, n)| json!({ "queue": q, "count": n, "url": format!("/api/v1/queues/{}", q.as_str()) }))
+        .collect();
     Ok(Json(json!({ "items": out })))
 }
 

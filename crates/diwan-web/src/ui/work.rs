@@ -53,15 +53,13 @@ pub async fn queues(
         Err(e) => return error_page(&st, lang, Some(&user), &e),
     };
     let today = st.app.today();
-    let mut counts = Vec::new();
-    for queue in Queue::ALL {
-        let n = tenant
-            .queue(&owner, *queue, today, 1, 0)
-            .await
-            .map(|p| p.total)
-            .unwrap_or(0);
-        counts.push(json!({ "name": queue.as_str(), "count": n }));
-    }
+    let counts: Vec<_> = match tenant.queue_counts(&owner, today).await {
+        Ok(c) => c
+            .into_iter()
+            .map(|(q, n)| json!({ "name": q.as_str(), "count": n }))
+            .collect(),
+        Err(e) => return error_page(&st, lang, Some(&user), &e.into()),
+    };
     let search =
         q.q.as_deref()
             .map(str::trim)

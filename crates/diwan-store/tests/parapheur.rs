@@ -209,6 +209,20 @@ async fn actions_are_checked_in_their_transaction() {
                 .count(),
             2
         );
+        // Queues.
+        let n = |q: FolderQueue, u: UserId| {
+            let tenant = tenant.clone();
+            async move { tenant.folders(u, q, o_day(), 50).await.unwrap().len() }
+        };
+        assert_eq!(n(FolderQueue::Mine, author).await, 1);
+        assert_eq!(n(FolderQueue::Done, a).await, 1);
+        assert_eq!(n(FolderQueue::Done, c).await, 0);
+        assert_eq!(n(FolderQueue::ToAct, c).await, 0);
+        assert_eq!(n(FolderQueue::Visible { everything: false }, c).await, 1);
+        assert_eq!(
+            n(FolderQueue::Visible { everything: true }, UserId::new()).await,
+            1
+        );
         // Every version is referenced (fsck, garbage collection keep them).
         let referenced = t.store.referenced_blobs().await.unwrap();
         assert!(referenced.contains(&v1) && referenced.contains(&v2));

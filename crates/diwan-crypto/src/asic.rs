@@ -428,4 +428,24 @@ mod tests {
         }
         assert!(open(b"not a zip").is_err());
     }
+
+    #[test]
+    fn foreign_manifest() {
+        // Another producer: default namespace, single quotes, SHA-512, an escaped name.
+        let xml = "<?xml version='1.0'?><ASiCManifest xmlns='http://uri.etsi.org/02918/v1.2.1#'>\
+            <SigReference URI='META-INF/signature2.p7s' MimeType='application/pkcs7-signature'/>\
+            <DataObjectReference URI='dossier/lettre%20sign%C3%A9e.pdf'>\
+            <DigestMethod xmlns='http://www.w3.org/2000/09/xmldsig#' \
+             Algorithm='http://www.w3.org/2001/04/xmlenc#sha512'/>\
+            <DigestValue xmlns='http://www.w3.org/2000/09/xmldsig#'>AAEC\nAw==</DigestValue>\
+            </DataObjectReference></ASiCManifest>";
+        let (sig, refs) = parse_manifest(xml).unwrap();
+        assert_eq!(sig, "META-INF/signature2.p7s");
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].name, "dossier/lettre signée.pdf");
+        assert_eq!(refs[0].digest_alg, Some(DigestAlg::Sha512));
+        assert_eq!(refs[0].digest, vec![0, 1, 2, 3]);
+        assert!(parse_manifest("<ASiCManifest/>").is_err());
+        assert_eq!(uri_decode(&uri_encode("a b/é&%.txt")), "a b/é&%.txt");
+    }
 }

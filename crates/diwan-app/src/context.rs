@@ -60,8 +60,7 @@ impl App {
         opts.max_connections = config.max_connections;
         opts.sqlite_synchronous_full = config.sqlite_synchronous == "full";
         let store = Store::open(&opts, Arc::new(blobs)).await?;
-        let platform_pki =
-            crate::pki::PlatformPki::open(
+        let platform_pki = crate::pki::PlatformPki::open(
             &store,
             &master_key,
             config.tsa_url.as_deref(),

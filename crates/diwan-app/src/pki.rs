@@ -247,14 +247,7 @@ fn ocsp_urls(public_url: Option<&str>) -> PkiUrls {
 
 /// Purposes of the stored keys whose certificates the root issued (see `StoredKey::purpose`):
 /// the OCSP responder answers `good` for these and `unknown` for serials it never issued.
-const ISSUED_PURPOSES: &[&str] = &[
-    "tsa",
-    "log",
-    "seal",
-    PERSON_SIGNATURE,
-    "signature",
-    "ocsp",
-];
+const ISSUED_PURPOSES: &[&str] = &["tsa", "log", "seal", PERSON_SIGNATURE, "signature", "ocsp"];
 
 /// How long an OCSP answer may be relied on.
 const OCSP_VALIDITY: Duration = Duration::hours(24);
@@ -425,7 +418,9 @@ fn split_der(mut bytes: &[u8]) -> Result<Vec<Certificate>, AppError> {
             0x81 if bytes.len() > 2 => (usize::from(bytes[2]), 3),
             0x82 if bytes.len() > 3 => ((usize::from(bytes[2]) << 8) | usize::from(bytes[3]), 4),
             0x83 if bytes.len() > 4 => (
-                (usize::from(bytes[2]) << 16) | (usize::from(bytes[3]) << 8) | usize::from(bytes[4]),
+                (usize::from(bytes[2]) << 16)
+                    | (usize::from(bytes[3]) << 8)
+                    | usize::from(bytes[4]),
                 5,
             ),
             _ => return Err(bad()),
@@ -454,11 +449,12 @@ impl App {
             .await?
         {
             let cert = Certificate::from_der(&k.certificate).map_err(crypto)?;
-            let sealed = k
-                .sealed_key
-                .ok_or_else(|| AppError::Internal("the signature key has no private part".into()))?;
-            let key = seal::open(self.master_key(), &k.id, &sealed)
-                .map_err(|e| AppError::Internal(format!("the signature key cannot be opened: {e}")))?;
+            let sealed = k.sealed_key.ok_or_else(|| {
+                AppError::Internal("the signature key has no private part".into())
+            })?;
+            let key = seal::open(self.master_key(), &k.id, &sealed).map_err(|e| {
+                AppError::Internal(format!("the signature key cannot be opened: {e}"))
+            })?;
             let (chain, imported) = match &k.chain {
                 Some(c) => (split_der(c)?, true),
                 None => (vec![self.pki().root.clone()], false),
@@ -520,7 +516,11 @@ impl App {
     ) -> Result<Option<(Certificate, bool)>, AppError> {
         match self
             .store
-            .current_key(PERSON_SIGNATURE, Some(user.administration_id), Some(user.id))
+            .current_key(
+                PERSON_SIGNATURE,
+                Some(user.administration_id),
+                Some(user.id),
+            )
             .await?
         {
             Some(k) => Ok(Some((
@@ -548,8 +548,8 @@ impl App {
                 "the certificate is not valid now (expired or not yet valid)",
             ));
         }
-        let matches = id.cert.spki_der().map_err(crypto)?
-            == id.key.public_key_der().map_err(crypto)?;
+        let matches =
+            id.cert.spki_der().map_err(crypto)? == id.key.public_key_der().map_err(crypto)?;
         if !matches {
             return Err(AppError::field(
                 "pkcs12",

@@ -22,7 +22,7 @@ use diwan_core::text::clean_text;
 use diwan_core::{EntityId, UserId};
 use diwan_crypto::cms::CmsSigner;
 use diwan_crypto::{Certificate, PrivateKey};
-use diwan_pades::{Level, SignOptions, Visible};
+use diwan_pades::{Level, SignOptions, ValidationData, Visible};
 use diwan_store::parapheur::{
     Act, Acted, CircuitTemplate, Delegation, DocumentRole, Folder, FolderDetail, FolderQueue,
     NewDelegation, NewFolder, NewFolderDocument, SignedVersion,
@@ -186,12 +186,6 @@ impl App {
         let document_type = parse_document_type(&req.document_type)
             .map_err(|e| AppError::field("document_type", e.to_string()))?;
         let level = req.level.unwrap_or_default();
-        if matches!(level, SignatureLevel::BLT | SignatureLevel::BLTA) {
-            return Err(AppError::field(
-                "level",
-                "b-lt and b-lta are not offered for folders yet: use b-b or b-t",
-            ));
-        }
         let entity = match req.entity {
             Some(e) => {
                 if !who.memberships.iter().any(|m| m.entity_id == e) && !who.has_role(Role::Admin) {
@@ -613,7 +607,35 @@ impl App {
             let f = tenant.folder_detail(id).await?;
             let level = match f.folder.level {
                 SignatureLevel::BB => Level::BB,
-                _ => Level::BT,
+                SignatureLevel::BT => Level::BT,
+                SignatureLevel::BLT => Level::BLT,
+                SignatureLevel::BLTA => Level::BLTA,
+            };
+            // B-LT and B-LTA carry what validates the signature years later: the certificates up
+            // to the root (the time-stamping unit's too), the root's CRL and OCSP answers of the
+            // platform's responder, in the document security store.
+            let validation = if matches!(level, Level::BLT | Level::BLTA) {
+                let pki = self.pki();
+                let (_, cert, chain) = key.parts();
+                let tsa_cert = pki.authority.certificate().clone();
+                let mut certificates = vec![cert.clone()];
+                certificates.extend(chain);
+                certificates.push(pki.root.clone());
+                certificates.push(tsa_cert.clone());
+                certificates.dedup_by(|a, b| a.der() == b.der());
+                let mut ocsps = Vec::new();
+                for c in [cert, &tsa_cert] {
+                    if let Some(r) = pki.ocsp_for(&self.store, c).await {
+                        ocsps.push(r);
+                    }
+                }
+                Some(ValidationData {
+                    certificates,
+                    crls: vec![pki.crl(&self.store).await?],
+                    ocsps,
+                })
+            } else {
+                None
             };
             let mut signed = Vec::new();
             for d in f.documents.iter().filter(|d| d.role == DocumentRole::Main) {
@@ -650,6 +672,7 @@ impl App {
                     lines,
                 };
                 let key = key.clone();
+                let validation = validation.clone();
                 let tsa = self.pki().timestamps.clone();
                 let field = format!("Signature{}", d.version);
                 let name = match (&*key, &delegator) {
@@ -674,6 +697,7 @@ impl App {
                     opts.name = name;
                     opts.field_name = Some(field);
                     opts.visible = Some(visible);
+                    opts.validation_data = validation;
                     diwan_pades::sign_bytes(&pdf, &signer, &opts)
                 })
                 .await

@@ -609,3 +609,75 @@ fn scenario(s: &Server) {
         assert_eq!(c["certificate"]["source"], "imported", "{c}");
     }
 }
+
+/// Folders signed for archives: B-LT puts the certificates, the root's CRL and the responder's
+/// OCSP answers in the document security store; B-LTA adds a document time-stamp over it all.
+#[test]
+fn archive_levels_b_lt_and_b_lta() {
+    let s = Server::demo(&[]);
+    let mut x = Ctx {
+        s: &s,
+        c: Client::new(),
+        tokens: HashMap::new(),
+        ids: HashMap::new(),
+    };
+    let (_, users) = x.get("admin", "/users");
+    for u in users["items"].as_array().unwrap() {
+        x.ids.insert(
+            u["login"].as_str().unwrap().to_string(),
+            u["id"].as_str().unwrap().to_string(),
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root.pem");
+    let r = x.c.get(s.url("/api/v1/pki/root")).send().unwrap();
+    std::fs::write(&root, r.bytes().unwrap()).unwrap();
+    for level in ["b-lt", "b-lta"] {
+        let title = format!("Archive {level}");
+        let (st, f) = x.create(
+            "agent.sa",
+            json!({ "title": title, "document_type": "decision", "level": level,
+                    "circuit": [user_step("signature", &x.id("chef.dsi"))] }),
+            vec![("file", "decision.pdf", pdf(&title))],
+        );
+        assert_eq!(st, 201, "{f}");
+        let id = f["id"].as_str().unwrap().to_string();
+        let doc = f["documents"][0]["id"].as_str().unwrap().to_string();
+        let (st, f) = x.post("agent.sa", &format!("/folders/{id}/start"), json!({}));
+        assert_eq!(st, 200, "{f}");
+        let (st, f) = x.post(
+            "chef.dsi",
+            &format!("/folders/{id}/actions"),
+            json!({ "action": "sign" }),
+        );
+        assert_eq!(st, 200, "{f}");
+        assert_eq!(f["status"], "completed", "{f}");
+        let (st, signed) = x.bytes("agent.sa", &format!("/folders/{id}/documents/{doc}"));
+        assert_eq!(st, 200);
+        assert!(
+            count(&signed, b"/DSS") >= 1,
+            "{level}: no document security store"
+        );
+        assert!(count(&signed, b"/OCSPs") >= 1, "{level}: no OCSP answers");
+        assert!(count(&signed, b"/CRLs") >= 1, "{level}: no CRL");
+        assert_eq!(
+            count(&signed, b"/ETSI.RFC3161") >= 1,
+            level == "b-lta",
+            "{level}: document time-stamp"
+        );
+        check_pdf_with_tools(work.path(), &format!("{level}.pdf"), &signed, &root);
+        // The platform's own validation: every signature and the document time-stamp pass.
+        let form = Form::new().part(
+            "file",
+            Part::bytes(signed.clone()).file_name(format!("{level}.pdf")),
+        );
+        let v: Value =
+            x.c.post(s.url("/api/v1/verify"))
+                .multipart(form)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+        assert_eq!(v["ok"], true, "{level}: {v}");
+    }
+}

@@ -391,6 +391,8 @@ pub async fn new_submit(
         entity: value(&values, "entity").and_then(|e| e.parse().ok()),
         level: match value(&values, "level") {
             Some("b-b") => Some(SignatureLevel::BB),
+            Some("b-lt") => Some(SignatureLevel::BLT),
+            Some("b-lta") => Some(SignatureLevel::BLTA),
             _ => Some(SignatureLevel::BT),
         },
         circuit,

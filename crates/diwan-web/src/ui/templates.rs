@@ -212,6 +212,7 @@ mod tests {
                         "path": "/", "lang": lang, "error": {"title": "t", "detail": "d", "status": 500},
                         "user": {"name": "U", "roles": []}, "a": {"code": "X"}, "c": {"id": "1"},
                         "f": {}, "v": {}, "errors": {}, "result": {}, "offices": [], "procedures": [],
+                        "folder": {"id": "f"}, "values": {},
                     }),
                     {
                         let mut f = full.clone();

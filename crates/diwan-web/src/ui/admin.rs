@@ -11,24 +11,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use diwan_app::webhooks::WebhookRequest;
-use diwan_app::AppError;
 use diwan_core::org::Role;
 use diwan_store::webhooks::EVENT_TYPES;
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-fn dmy_hm(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
-    let t = t.to_offset(offset);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct WebhooksQuery {
@@ -60,7 +47,7 @@ async fn webhooks_page(
         .map(|w| {
             json!({
                 "id": w.id, "url": w.url, "events": w.events, "active": w.active,
-                "created": dmy_hm(w.created_at, offset),
+                "created": super::local_time(w.created_at, offset),
                 "shown": endpoint.as_deref() == Some(w.id.as_str()),
             })
         })
@@ -76,8 +63,8 @@ async fn webhooks_page(
                     json!({
                         "event": d.event_type, "state": d.state, "attempts": d.attempts,
                         "status": d.last_status, "error": d.last_error,
-                        "at": dmy_hm(d.created_at, offset),
-                        "next": d.next_attempt_at.map(|t| dmy_hm(t, offset)),
+                        "at": super::local_time(d.created_at, offset),
+                        "next": d.next_attempt_at.map(|t| super::local_time(t, offset)),
                     })
                 })
                 .collect(),
@@ -151,20 +138,7 @@ pub async fn webhooks_submit(
             webhooks_page(&st, lang, &user, None, None, Some(created), None).await
         }
         Err(e) => {
-            let message = match &e {
-                AppError::Invalid(list) => list
-                    .iter()
-                    .map(|fe| {
-                        format!(
-                            "{} : {}",
-                            lang.t(&format!("hooks.field.{}", fe.field)),
-                            fe.message
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" — "),
-                other => other.detail(),
-            };
+            let message = super::form_error(&e, lang, "hooks.field");
             webhooks_page(&st, lang, &user, None, None, None, Some(message)).await
         }
     }

@@ -98,6 +98,38 @@ pub async fn receive_file(
     up.finish().await
 }
 
+/// A moment as the pages show it: `DD/MM/YYYY HH:MM` in the platform's time zone.
+pub(crate) fn local_time(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+    let t = t.to_offset(offset);
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02}",
+        t.day(),
+        u8::from(t.month()),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// An error as one line for a form: each invalid field by its label (`{labels}.{field}` in the
+/// page's language) with its message, or the error's detail.
+pub(crate) fn form_error(e: &AppError, lang: Lang, labels: &str) -> String {
+    match e {
+        AppError::Invalid(list) => list
+            .iter()
+            .map(|fe| {
+                format!(
+                    "{} : {}",
+                    lang.t(&format!("{labels}.{}", fe.field)),
+                    fe.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" — "),
+        other => other.detail(),
+    }
+}
+
 /// The context every page gets.
 pub fn page_ctx(lang: Lang, user: Option<&WebUser>, path: &str) -> minijinja::Value {
     let langs: Vec<_> = Lang::ALL

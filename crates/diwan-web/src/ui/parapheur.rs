@@ -36,18 +36,6 @@ const DOCUMENT_TYPES: &[&str] = &[
 /// Step rows offered in the new-folder form.
 const STEP_ROWS: usize = 4;
 
-fn dmy_hm(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
-    let t = t.to_offset(offset);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
-
 fn folder_id(raw: &str, lang: Lang) -> Result<FolderId, AppError> {
     raw.parse()
         .map_err(|_| AppError::NotFound(lang.t("folder.not_found")))
@@ -97,7 +85,7 @@ pub async fn list(
             json!({
                 "id": f.id.to_string(), "title": f.title, "document_type": f.document_type,
                 "status": f.status.as_str(), "step": f.current_step,
-                "updated": dmy_hm(f.updated_at, offset),
+                "updated": super::local_time(f.updated_at, offset),
             })
         })
         .collect();
@@ -419,24 +407,6 @@ pub async fn new_submit(
     Redirect::to(&format!("/parapheur/{}?fait=create", folder.id)).into_response()
 }
 
-/// An error as one line: each field's label and message.
-fn message_of(e: &AppError, lang: Lang) -> String {
-    match e {
-        AppError::Invalid(list) => list
-            .iter()
-            .map(|fe| {
-                format!(
-                    "{} : {}",
-                    lang.t(&format!("folder.field.{}", fe.field)),
-                    fe.message
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" — "),
-        other => other.detail(),
-    }
-}
-
 async fn fail_page(
     st: &AppState,
     lang: Lang,
@@ -445,7 +415,14 @@ async fn fail_page(
     e: AppError,
 ) -> Response {
     let c = choices(st, user, lang).await;
-    new_page(st, lang, user, values, Some(message_of(&e, lang)), c)
+    new_page(
+        st,
+        lang,
+        user,
+        values,
+        Some(super::form_error(&e, lang, "folder.field")),
+        c,
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -549,7 +526,7 @@ async fn show_page(
                 "current": Some(s.position) == current,
                 "actors": s.actors.iter().map(|a| json!({
                     "name": a.display_name, "state": a.state,
-                    "at": a.acted_at.map(|t| dmy_hm(t, offset)),
+                    "at": a.acted_at.map(|t| super::local_time(t, offset)),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -559,7 +536,7 @@ async fn show_page(
         .iter()
         .map(|a| {
             json!({
-                "at": dmy_hm(a.at, offset), "user": a.user_name,
+                "at": super::local_time(a.at, offset), "user": a.user_name,
                 "on_behalf_of": a.on_behalf_of_name, "action": a.action.as_str(),
                 "comment": a.comment, "target": a.target_name, "step": a.step_position,
                 "hash": a.hash_after.as_deref().map(|h| h.chars().take(16).collect::<String>()),
@@ -596,8 +573,8 @@ async fn show_page(
     let folder = json!({
         "id": id.to_string(), "title": f.folder.title, "document_type": f.folder.document_type,
         "status": status.as_str(), "level": f.folder.level.as_str(),
-        "author": f.author_name, "created": dmy_hm(f.folder.created_at, offset),
-        "completed": f.folder.completed_at.map(|t| dmy_hm(t, offset)),
+        "author": f.author_name, "created": super::local_time(f.folder.created_at, offset),
+        "completed": f.folder.completed_at.map(|t| super::local_time(t, offset)),
     });
     let others: Vec<Value> = users
         .iter()
@@ -683,7 +660,7 @@ pub async fn action(
             &AppError::NotFound(lang.t("folder.not_found")),
         ),
         Err(e) => {
-            let message = message_of(&e, lang);
+            let message = super::form_error(&e, lang, "folder.field");
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let mut r = show_page(&st, lang, &user, id, None, Some(message)).await;
             *r.status_mut() = status;
@@ -857,7 +834,7 @@ pub async fn delegation_submit(
     match r {
         Ok(done) => Redirect::to(&format!("/parapheur/delegations?fait={done}")).into_response(),
         Err(e) => {
-            let message = message_of(&e, lang);
+            let message = super::form_error(&e, lang, "folder.field");
             delegations_page(&st, lang, &user, None, Some(message)).await
         }
     }

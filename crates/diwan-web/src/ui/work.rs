@@ -428,20 +428,7 @@ pub async fn action(
             &AppError::NotFound(lang.t("corr.not_found")),
         ),
         Err(e) => {
-            let message = match &e {
-                AppError::Invalid(errors) => errors
-                    .iter()
-                    .map(|fe| {
-                        format!(
-                            "{} : {}",
-                            lang.t(&format!("work.field.{}", fe.field)),
-                            fe.message
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" — "),
-                other => other.detail(),
-            };
+            let message = super::form_error(&e, lang, "work.field");
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             let mut r = super::registry::show_page(&st, lang, &user, id, None, Some(message)).await;
             *r.status_mut() = status;

@@ -176,7 +176,8 @@ fn signature_book_end_to_end() {
     }
 }
 
-fn scenario(s: &Server) {
+/// A client knowing every user's id, a work directory, and the platform root in it.
+fn setup(s: &Server) -> (Ctx<'_>, tempfile::TempDir, std::path::PathBuf) {
     let mut x = Ctx {
         s,
         c: Client::new(),
@@ -195,6 +196,11 @@ fn scenario(s: &Server) {
     let root = work.path().join("root.pem");
     let r = x.c.get(s.url("/api/v1/pki/root")).send().unwrap();
     std::fs::write(&root, r.bytes().unwrap()).unwrap();
+    (x, work, root)
+}
+
+fn scenario(s: &Server) {
+    let (mut x, work, root) = setup(s);
 
     // The demo platform shows folders: the secretary-general has one to sign.
     let (st, q) = x.get("sg", "/folders?queue=to_act");
@@ -615,23 +621,7 @@ fn scenario(s: &Server) {
 #[test]
 fn archive_levels_b_lt_and_b_lta() {
     let s = Server::demo(&[]);
-    let mut x = Ctx {
-        s: &s,
-        c: Client::new(),
-        tokens: HashMap::new(),
-        ids: HashMap::new(),
-    };
-    let (_, users) = x.get("admin", "/users");
-    for u in users["items"].as_array().unwrap() {
-        x.ids.insert(
-            u["login"].as_str().unwrap().to_string(),
-            u["id"].as_str().unwrap().to_string(),
-        );
-    }
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("root.pem");
-    let r = x.c.get(s.url("/api/v1/pki/root")).send().unwrap();
-    std::fs::write(&root, r.bytes().unwrap()).unwrap();
+    let (mut x, work, root) = setup(&s);
     for level in ["b-lt", "b-lta"] {
         let title = format!("Archive {level}");
         let (st, f) = x.create(

@@ -20,10 +20,11 @@ use time::{OffsetDateTime, UtcOffset};
 
 /// The SQL condition, over an open assignment `a`, that its correspondence has a reply in a
 /// signature circuit (the "waiting for signature" queue).
-pub(crate) const IN_SIGNATURE_CIRCUIT: &str = "EXISTS (SELECT 1 FROM reply_drafts r \
-     JOIN folders f ON f.id = r.folder_id WHERE r.administration_id = $1 \
-     AND r.correspondence_id = a.correspondence_id AND r.reply_id IS NULL \
-     AND f.status = 'in_circuit')";
+/// Stated as a list the assignments are looked up from (replies in a circuit are few; the open
+/// assignments of a head's entities are many), not as a test made on each assignment.
+pub(crate) const IN_SIGNATURE_CIRCUIT: &str = "a.correspondence_id IN (SELECT r.correspondence_id \
+     FROM reply_drafts r JOIN folders f ON f.id = r.folder_id WHERE r.administration_id = $1 \
+     AND r.reply_id IS NULL AND f.status = 'in_circuit')";
 
 /// A reply routed for signature, with the state of its folder.
 #[derive(Debug, Clone, Serialize)]

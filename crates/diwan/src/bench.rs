@@ -369,7 +369,7 @@ async fn corpus_bench(args: &BenchArgs, engine: &str) -> Result<()> {
             "/api/v1/queues/late?per_page=25".into(),
         ),
         (
-            "all six queue counts, head of directorate",
+            "all queue counts (seven), head of directorate",
             "chef.dsi@mtnra",
             "/api/v1/queues".into(),
         ),

@@ -204,15 +204,7 @@ pub fn sign_pades(
     content_digest: &[u8; 32],
     timestamp: Option<&dyn TimestampSource>,
 ) -> Result<Vec<u8>> {
-    build(Build {
-        signer,
-        econtent_type: oids::ID_DATA,
-        econtent: None,
-        message_digest: content_digest,
-        signing_time: None,
-        timestamp,
-        include_chain: true,
-    })
+    sign_pades_with(signer, content_digest, timestamp)
 }
 
 /// A detached CAdES-B (or B-T) signature of a file whose SHA-256 is `data_digest`, with the
@@ -224,15 +216,7 @@ pub fn sign_cades_detached(
     signing_time: OffsetDateTime,
     timestamp: Option<&dyn TimestampSource>,
 ) -> Result<Vec<u8>> {
-    build(Build {
-        signer,
-        econtent_type: oids::ID_DATA,
-        econtent: None,
-        message_digest: data_digest,
-        signing_time: Some(signing_time),
-        timestamp,
-        include_chain: true,
-    })
+    sign_cades_detached_with(signer, data_digest, signing_time, timestamp)
 }
 
 /// [`sign_pades`] with a signature value from any [`SigningBackend`] (PKCS#11, remote).

@@ -4,9 +4,12 @@
 //!   incremental updates, linearized files) from memory or from a file;
 //! - [`sign`]: PAdES baseline signatures (ETSI EN 319 142-1) by incremental update, levels B-B,
 //!   B-T, B-LT and B-LTA, several signatures per file, visible or not; streaming for files;
-//! - [`verify`]: validation of any signed PDF, ours or not, with ETSI EN 319 102-1 indications.
+//! - [`verify`]: validation of any signed PDF, ours or not, with ETSI EN 319 102-1 indications;
+//! - [`locate`]: where a text (a placeholder tag such as `#signature#`) is drawn, to place a
+//!   visible signature block on it ([`Visible::at_tag`]).
 
 pub mod appearance;
+pub mod locate;
 pub mod object;
 mod predictor;
 pub mod reader;
@@ -14,6 +17,7 @@ pub mod sign;
 pub mod update;
 pub mod verify;
 
+pub use locate::{find_text, find_text_in, TextHit};
 pub use sign::{sign_bytes, sign_file, Level, SignOptions, ValidationData, Visible};
 pub use verify::{
     verify_bytes, verify_file, Indication, PdfReport, SignatureReport, SubIndication,

@@ -59,6 +59,25 @@ pub struct Visible {
     pub lines: Vec<String>,
 }
 
+impl Visible {
+    /// A `width`×`height` block (points) placed at a text found with [`crate::find_text`]:
+    /// its top-left corner on the text's top-left corner, moved inside the page's visible area
+    /// when it would overflow it (and shrunk to that area when larger). The block is drawn over
+    /// the text.
+    pub fn at_tag(hit: &crate::TextHit, width: f32, height: f32, lines: Vec<String>) -> Self {
+        let [bx1, by1, bx2, by2] = hit.page_box;
+        let w = width.abs().min(bx2 - bx1).max(1.0);
+        let h = height.abs().min(by2 - by1).max(1.0);
+        let x1 = hit.rect[0].min(bx2 - w).max(bx1);
+        let y2 = hit.rect[3].max(by1 + h).min(by2);
+        Visible {
+            page: hit.page,
+            rect: [x1, y2 - h, x1 + w, y2],
+            lines,
+        }
+    }
+}
+
 /// Validation data for B-LT.
 #[derive(Debug, Clone, Default)]
 pub struct ValidationData {

@@ -579,13 +579,7 @@ impl Tenant {
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            let pattern = format!(
-                "%{}%",
-                t.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let pattern = format!("%{}%", like_escape(&t.to_lowercase()));
             let p = q.param(pattern);
             q.and(format!(
                 "(LOWER(number) LIKE {p} ESCAPE '\\' OR LOWER(subject) LIKE {p} ESCAPE '\\' OR LOWER(party_name) LIKE {p} ESCAPE '\\')"
@@ -632,9 +626,14 @@ impl Tenant {
                     fts_walk = true;
                 }
                 crate::Backend::Postgres => {
-                    let m: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
-                    let p = q.param(m.join(" & "));
-                    q.and(format!("search_vector @@ to_tsquery('simple', {p})"));
+                    let Some(tsquery) = self.expand_prefixes(&words).await? else {
+                        return Ok(Page {
+                            items: vec![],
+                            total: 0,
+                        });
+                    };
+                    let p = q.param(tsquery);
+                    q.and(format!("search_vector @@ CAST({p} AS tsquery)"));
                 }
             }
         }
@@ -693,6 +692,33 @@ impl Tenant {
         Ok(Page { items, total })
     }
 
+    /// PostgreSQL: the tsquery of `words`, each a prefix, written as the exact lexemes it
+    /// expands to in the index's vocabulary (`search_words`) so that GIN intersects posting
+    /// lists by skipping instead of reading whole lists into bitmaps. A word with more than
+    /// [`PREFIX_EXPANSION_MAX`] lexemes stays a prefix (`w:*`); `None` when a word matches no
+    /// lexeme at all (nothing can match).
+    async fn expand_prefixes(&self, words: &[String]) -> Result<Option<String>> {
+        let mut groups = Vec::with_capacity(words.len());
+        for w in words {
+            let rows = sqlx::query(
+                "SELECT word FROM search_words WHERE word LIKE $1 ORDER BY word LIMIT $2",
+            )
+            .bind(format!("{}%", like_escape(w)))
+            .bind(PREFIX_EXPANSION_MAX + 1)
+            .fetch_all(self.store.read())
+            .await?;
+            let lexemes = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            groups.push(tsquery_group(w, &lexemes));
+        }
+        Ok(groups
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(|g| g.join(" & ")))
+    }
+
     /// A contacts directory entry.
     pub async fn contact(&self, id: ContactId) -> Result<Contact> {
         let row = sqlx::query(
@@ -708,15 +734,7 @@ impl Tenant {
 
     /// Searches the contacts directory by name prefix (for autocompletion).
     pub async fn search_contacts(&self, prefix: &str, limit: i64) -> Result<Vec<Contact>> {
-        let pattern = format!(
-            "{}%",
-            prefix
-                .trim()
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("{}%", like_escape(&prefix.trim().to_lowercase()));
         let rows = sqlx::query(
             "SELECT id, kind, name, id_number, email, phone, address FROM contacts \
              WHERE administration_id = $1 AND LOWER(name) LIKE $2 ESCAPE '\\' ORDER BY name LIMIT $3",
@@ -740,6 +758,40 @@ fn contact_from_row(r: &AnyRow) -> Result<Contact> {
         phone: r.try_get("phone")?,
         address: r.try_get("address")?,
     })
+}
+
+/// How many lexemes a query word may expand to before it is left as a prefix for GIN.
+const PREFIX_EXPANSION_MAX: i64 = 64;
+
+/// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern (PostgreSQL's default escape).
+fn like_escape(w: &str) -> String {
+    w.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A tsquery literal (`'lexeme'` with quotes doubled, as PostgreSQL's tsquery input reads it).
+fn tsquery_literal(lexeme: &str) -> String {
+    format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// One query word as a tsquery operand: its lexemes OR-ed, or the prefix itself when it has too
+/// many, or `None` when it has none.
+fn tsquery_group(word: &str, lexemes: &[String]) -> Option<String> {
+    if lexemes.len() as i64 > PREFIX_EXPANSION_MAX {
+        return Some(format!("{}:*", tsquery_literal(word)));
+    }
+    match lexemes {
+        [] => None,
+        [one] => Some(tsquery_literal(one)),
+        many => Some(format!(
+            "({})",
+            many.iter()
+                .map(|l| tsquery_literal(l))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )),
+    }
 }
 
 /// Finds the contact with the same identity number (or creates one) inside the transaction.
@@ -1074,4 +1126,26 @@ fn log_entry(
         "v": 1,
     });
     serde_json::to_vec(&entry).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_expansion_writes_exact_lexemes() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tsquery_group("zin", &l(&["zineb"])), Some("'zineb'".into()));
+        assert_eq!(
+            tsquery_group("certif", &l(&["certificat", "certificats"])),
+            Some("('certificat' | 'certificats')".into())
+        );
+        assert_eq!(tsquery_group("qqq", &[]), None);
+        let many: Vec<String> = (0..=PREFIX_EXPANSION_MAX)
+            .map(|i| format!("a{i}"))
+            .collect();
+        assert_eq!(tsquery_group("a", &many), Some("'a':*".into()));
+        assert_eq!(tsquery_literal("l'x\\"), "'l''x\\\\'");
+        assert_eq!(like_escape("a_%\\"), "a\\_\\%\\\\");
+    }
 }

@@ -755,3 +755,75 @@ async fn a_filing_failing_half_way_leaves_nothing() {
         assert_eq!(report.orphan_blobs, vec![hash.to_hex()]);
     }
 }
+
+/// Every query word is a prefix on both engines (PostgreSQL expands it to the index's lexemes),
+/// including words that reach a record after its registration (a document's text).
+#[tokio::test]
+async fn search_words_are_prefixes_on_every_engine() {
+    for t in stores().await {
+        let o = org(&t.store, "MSRCH").await;
+        let mut ids = Vec::new();
+        for subject in [
+            "Demande de certificat administratif",
+            "Certificats de résidence — Rabat",
+            "Réclamation Rabat",
+            "طلب رخصة",
+        ] {
+            let n = new_corr(&t.store, &o.incoming, subject, b"%PDF-1.7 x").await;
+            let r = o
+                .tenant
+                .register_correspondence(n, &actor(), OFFSET)
+                .await
+                .unwrap();
+            ids.push(r.id);
+        }
+        let all = ReadScope {
+            all: true,
+            confidential: true,
+            ..Default::default()
+        };
+        let total = |q: &'static str| {
+            let tenant = &o.tenant;
+            let all = &all;
+            async move {
+                let f = CorrespondenceFilter {
+                    query: Some(q.into()),
+                    limit: 20,
+                    ..Default::default()
+                };
+                tenant.correspondences(all, &f).await.unwrap().total
+            }
+        };
+        assert_eq!(total("certif").await, 2, "{}", t.name);
+        assert_eq!(total("certificats").await, 1, "{}", t.name);
+        assert_eq!(total("CERTIF résid").await, 1, "{}", t.name);
+        assert_eq!(total("rab").await, 2, "{}", t.name);
+        assert_eq!(total("reclam rab").await, 1, "{}", t.name);
+        assert_eq!(total("رخص").await, 1, "{}", t.name);
+        assert_eq!(total("certifx").await, 0, "{}", t.name);
+        assert_eq!(total("certif zzz").await, 0, "{}", t.name);
+        // A word that arrives later with the document's text.
+        assert_eq!(total("attestation").await, 0, "{}", t.name);
+        let pending = t.store.documents_without_text(10).await.unwrap();
+        // The document of "Réclamation Rabat".
+        let d = pending
+            .iter()
+            .find(|d| d.correspondence_id == ids[2])
+            .unwrap();
+        t.store
+            .record_document_text(
+                d,
+                diwan_store::doctext::TextState::Text,
+                "attestations scolaires",
+            )
+            .await
+            .unwrap();
+        assert_eq!(total("attestation").await, 1, "{}", t.name);
+        assert_eq!(
+            total("scol certif").await + total("scol rab").await,
+            1,
+            "{}",
+            t.name
+        );
+    }
+}

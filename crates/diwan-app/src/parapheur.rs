@@ -643,21 +643,27 @@ impl App {
                     .map_err(|e| AppError::Internal(e.to_string()))?;
                 let pdf = self.store.blobs().read(&hash).await?;
                 let now = time::OffsetDateTime::now_utc();
+                // The visible block, in French and Arabic (each line drawn in its direction).
+                let by = &who.user.display_name;
                 let mut lines = match kind {
                     StepKind::Seal => vec![
-                        "Cachet électronique".to_string(),
+                        "Cachet électronique — خاتم إلكتروني".to_string(),
                         admin.names.fr.clone(),
-                        format!("Apposé par {}", who.user.display_name),
+                        admin.names.ar.clone(),
+                        format!("Apposé par {by}"),
+                        format!("بواسطة {by}"),
                     ],
                     _ => vec![
-                        format!("Signé par {}", who.user.display_name),
-                        format!("{} — {}", kind.label_fr(), admin.code),
+                        format!("Signé par {by}"),
+                        format!("وقع من طرف {by}"),
+                        format!("{} — {} — {}", kind.label_fr(), kind.label_ar(), admin.code),
                     ],
                 };
                 lines.push(format!("Le {}", dmy_hm(now, self.offset())));
                 let mut reason = format!("{} — {}", kind.label_fr(), f.folder.title);
                 if let Some(dn) = &delegator {
                     lines.push(format!("Pour {dn}, par délégation"));
+                    lines.push(format!("نيابة عن {dn}"));
                     lines.push(format!("on behalf of {dn}"));
                     reason = format!("{reason} — par délégation de {dn} (on behalf of {dn})");
                 }
@@ -665,10 +671,10 @@ impl App {
                 let col = (index % 3) as f32;
                 let row = (index / 3) as f32;
                 let x = 30.0 + col * 180.0;
-                let y = 30.0 + row * 72.0;
+                let y = 30.0 + row * 92.0;
                 let visible = Visible {
                     page: page_count(&pdf),
-                    rect: [x, y, x + 172.0, y + 64.0],
+                    rect: [x, y, x + 172.0, y + 84.0],
                     lines,
                 };
                 let key = key.clone();

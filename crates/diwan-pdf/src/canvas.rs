@@ -13,6 +13,7 @@
 //!
 //! Coordinates are in points from the top-left corner, like the krilla surfaces used elsewhere.
 
+use crate::form::ObjectSink;
 use crate::layout::{self, Align, Direction, Family, Line, Style, FACES};
 use crate::{PdfError, Result};
 use rustybuzz::ttf_parser;
@@ -35,6 +36,8 @@ pub struct Canvas {
     /// Per face: glyphs outside the shared subset, in order of first use. Their character ids
     /// follow the shared subset's, so the content stream can be written as the page is drawn.
     extras: [Vec<u16>; FACES],
+    /// No shared subsets: each face is subset to exactly the glyphs drawn (all in `extras`).
+    compact: bool,
 }
 
 /// The document information dictionary.
@@ -118,13 +121,36 @@ impl Canvas {
             content: Vec::with_capacity(32 * 1024),
             used: Default::default(),
             extras: Default::default(),
+            compact: false,
         }
     }
 
+    /// A canvas whose fonts hold only the glyphs drawn on it, for small standalone fragments
+    /// (a signature's appearance) where copying the shared repertoires would weigh too much.
+    pub fn compact(width: f32, height: f32) -> Self {
+        Self {
+            compact: true,
+            content: Vec::with_capacity(2048),
+            ..Self::new(width, height)
+        }
+    }
+
+    /// The shared subset of a face, or `None` for a compact canvas (only .notdef is shared).
+    /// `Err(())` when the face cannot be loaded.
+    fn base(&self, face: usize) -> std::result::Result<Option<&'static Subset>, ()> {
+        if self.compact {
+            return Ok(None);
+        }
+        base_subset(face).map(Some).ok_or(())
+    }
+
     /// The character id of an original glyph of a face in this document's font.
-    fn cid(&mut self, face: usize, base: &Subset, gid: u16) -> u16 {
-        if let Some(c) = base.remapper.get(gid) {
+    fn cid(&mut self, face: usize, base: Option<&Subset>, gid: u16) -> u16 {
+        if let Some(c) = base.and_then(|b| b.remapper.get(gid)) {
             return c;
+        }
+        if base.is_none() && gid == 0 {
+            return 0;
         }
         let extras = &mut self.extras[face];
         let i = match extras.iter().position(|g| *g == gid) {
@@ -134,7 +160,8 @@ impl Canvas {
                 extras.len() - 1
             }
         };
-        base.remapper.num_gids().saturating_add(i as u16)
+        base.map_or(1, |b| b.remapper.num_gids())
+            .saturating_add(i as u16)
     }
 
     fn nums(&mut self, vals: &[f32]) {
@@ -193,7 +220,7 @@ impl Canvas {
         self.content.extend_from_slice(b"rg BT\n");
         for run in &line.runs {
             let face = layout::face_index(run.family, run.bold);
-            let Some(base) = base_subset(face) else {
+            let Ok(base) = self.base(face) else {
                 continue;
             };
             let _ = write!(self.content, "/F{face} ");
@@ -214,7 +241,7 @@ impl Canvas {
                 if entry.is_empty() && !text.is_empty() {
                     *entry = text.to_string();
                 }
-                let w = base.advance(gid);
+                let w = base.map_or_else(|| face_advance(face, gid), |b| b.advance(gid));
                 if g.y_offset != 0.0 {
                     // A raised or lowered glyph (Arabic marks): its own rise.
                     self.content.extend_from_slice(b"] TJ ");
@@ -279,6 +306,40 @@ impl Canvas {
         })
     }
 
+    /// Writes the fonts drawn with; returns their resource names and Type 0 fonts' object
+    /// numbers. Fonts: the shared subset when it covers the glyphs drawn, else one of its own
+    /// (always one of its own on a compact canvas).
+    pub(crate) fn write_fonts(&self, w: &mut impl ObjectSink) -> Result<Vec<(String, usize)>> {
+        let mut fonts = Vec::new();
+        for (face, used) in self.used.iter().enumerate() {
+            if used.is_empty() {
+                continue;
+            }
+            let Ok(base) = self.base(face) else {
+                continue;
+            };
+            let own;
+            let subset = match base {
+                Some(base) if self.extras[face].is_empty() => base,
+                Some(_) => {
+                    own = Subset::build(face, self.extras[face].iter().copied())?;
+                    &own
+                }
+                None => {
+                    own = Subset::build_with_level(face, self.extras[face].clone(), 6)?;
+                    &own
+                }
+            };
+            fonts.push((format!("F{face}"), subset.write(w, used)?));
+        }
+        Ok(fonts)
+    }
+
+    /// The content stream drawn so far.
+    pub(crate) fn content(&self) -> &[u8] {
+        &self.content
+    }
+
     /// Writes the document: this page, its fonts, the information dictionary and an optional
     /// attached file.
     pub fn finish(self, info: &Info<'_>, attachment: Option<&Attachment<'_>>) -> Result<Vec<u8>> {
@@ -289,24 +350,9 @@ impl Canvas {
         let contents = w.reserve();
         let info_ref = w.reserve();
 
-        // Fonts: the shared subset when it covers the document's glyphs, else one of its own.
         let mut font_refs = String::new();
-        for (face, used) in self.used.iter().enumerate() {
-            if used.is_empty() {
-                continue;
-            }
-            let Some(base) = base_subset(face) else {
-                continue;
-            };
-            let own;
-            let subset = if self.extras[face].is_empty() {
-                base
-            } else {
-                own = Subset::build(face, self.extras[face].iter().copied())?;
-                &own
-            };
-            let r = subset.write(&mut w, used)?;
-            let _ = write!(font_refs, "/F{face} {r} 0 R ");
+        for (name, r) in self.write_fonts(&mut w)? {
+            let _ = write!(font_refs, "/{name} {r} 0 R ");
         }
 
         let mut catalog_extra = String::new();
@@ -551,22 +597,16 @@ impl Subset {
         })
     }
 
-    /// The advance of an original glyph, in thousandths of an em (0 if not in the subset).
+    /// The advance of an original glyph, in thousandths of an em.
     fn advance(&self, gid: u16) -> f32 {
         match self.advances.get(&gid) {
             Some(a) => *a,
-            None => layout::face_program(self.face)
-                .map(|(_, _, p)| {
-                    (f32::from(p.glyph_hor_advance(ttf_parser::GlyphId(gid)).unwrap_or(0)) * 1000.0
-                        / p.units_per_em() as f32)
-                        .round()
-                })
-                .unwrap_or(0.0),
+            None => face_advance(self.face, gid),
         }
     }
 
     /// Writes the font's objects; returns the Type 0 font's object number.
-    fn write(&self, w: &mut Writer, used: &BTreeMap<u16, String>) -> Result<usize> {
+    fn write(&self, w: &mut impl ObjectSink, used: &BTreeMap<u16, String>) -> Result<usize> {
         let (_, ps_name, parsed) = layout::face_program(self.face).ok_or(PdfError::Fonts)?;
         let upem = parsed.units_per_em() as f32;
         let scale = |v: i16| (f32::from(v) * 1000.0 / upem).round() as i32;
@@ -642,6 +682,17 @@ impl Subset {
     }
 }
 
+/// The advance of an original glyph of a face, in thousandths of an em (0 if unknown).
+fn face_advance(face: usize, gid: u16) -> f32 {
+    layout::face_program(face)
+        .map(|(_, _, p)| {
+            (f32::from(p.glyph_hor_advance(ttf_parser::GlyphId(gid)).unwrap_or(0)) * 1000.0
+                / p.units_per_em() as f32)
+                .round()
+        })
+        .unwrap_or(0.0)
+}
+
 /// A PDF text string: literal for printable ASCII, UTF-16BE with a byte-order mark otherwise.
 fn text_string(s: &str) -> String {
     if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -697,30 +748,6 @@ impl Writer {
         }
     }
 
-    /// A new object number, written later.
-    fn reserve(&mut self) -> usize {
-        self.offsets.push(0);
-        self.offsets.len() - 1
-    }
-
-    fn object(&mut self, n: usize, body: &[u8]) {
-        self.offsets[n] = self.out.len();
-        let _ = writeln!(self.out, "{n} 0 obj");
-        self.out.extend_from_slice(body);
-        self.out.extend_from_slice(b"\nendobj\n");
-    }
-
-    fn stream(&mut self, n: usize, dict: &str, data: &[u8]) {
-        self.offsets[n] = self.out.len();
-        let _ = write!(
-            self.out,
-            "{n} 0 obj\n<< {dict} /Length {} >>\nstream\n",
-            data.len()
-        );
-        self.out.extend_from_slice(data);
-        self.out.extend_from_slice(b"\nendstream\nendobj\n");
-    }
-
     fn finish(mut self, root: usize, info: usize) -> Vec<u8> {
         let xref = self.out.len();
         let _ = write!(
@@ -742,6 +769,31 @@ impl Writer {
             self.offsets.len()
         );
         self.out
+    }
+}
+
+impl ObjectSink for Writer {
+    fn reserve(&mut self) -> usize {
+        self.offsets.push(0);
+        self.offsets.len() - 1
+    }
+
+    fn object(&mut self, n: usize, body: &[u8]) {
+        self.offsets[n] = self.out.len();
+        let _ = writeln!(self.out, "{n} 0 obj");
+        self.out.extend_from_slice(body);
+        self.out.extend_from_slice(b"\nendobj\n");
+    }
+
+    fn stream(&mut self, n: usize, dict: &str, data: &[u8]) {
+        self.offsets[n] = self.out.len();
+        let _ = write!(
+            self.out,
+            "{n} 0 obj\n<< {dict} /Length {} >>\nstream\n",
+            data.len()
+        );
+        self.out.extend_from_slice(data);
+        self.out.extend_from_slice(b"\nendstream\nendobj\n");
     }
 }
 

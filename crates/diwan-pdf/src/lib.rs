@@ -11,6 +11,7 @@
 
 pub mod canvas;
 pub mod evidence;
+pub mod form;
 pub mod layout;
 pub mod letter;
 pub mod qr;

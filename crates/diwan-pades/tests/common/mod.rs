@@ -75,8 +75,14 @@ impl Pki {
 }
 
 pub fn tool(name: &str) -> bool {
+    tool_answering(name, "--version")
+}
+
+/// Whether `name` runs and answers `arg` (poppler's tools answer `-v`, not `--version`);
+/// missing tools fail the test when DIWAN_REQUIRE_TOOLS is set.
+pub fn tool_answering(name: &str, arg: &str) -> bool {
     let ok = Command::new(name)
-        .arg("--version")
+        .arg(arg)
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);

@@ -332,7 +332,7 @@ fn page_glyphs<S: Source + ?Sized>(
     for s in streams {
         let s = reader.resolve(&s)?;
         if matches!(s, Obj::Stream(..)) {
-            content.extend(reader.decode_stream(&s)?);
+            content.extend(decode(reader, &s)?);
             content.push(b'\n');
         }
     }
@@ -522,7 +522,7 @@ impl<S: Source + ?Sized> Interp<'_, S> {
         if d.name(b"Subtype") != Some(b"Form") {
             return Ok(());
         }
-        let data = self.reader.decode_stream(&x)?;
+        let data = decode(self.reader, &x)?;
         let matrix = d
             .get(b"Matrix")
             .and_then(Obj::as_array)
@@ -615,6 +615,214 @@ fn invert(m: &Matrix) -> Option<Matrix> {
     let c = -m[2] / det;
     let d = m[0] / det;
     Some([a, b, c, d, -(m[4] * a + m[5] * c), -(m[4] * b + m[5] * d)])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream filters
+
+/// Decoded data cap, against decompression bombs.
+const MAX_DECODED: usize = 512 << 20;
+
+/// A stream's data through its filters: Flate (with predictors), ASCII85, ASCIIHex, RunLength
+/// and LZW, which producers use for content streams (ReportLab: ASCII85 then Flate).
+fn decode<S: Source + ?Sized>(reader: &Reader<S>, obj: &Obj) -> Result<Vec<u8>> {
+    let dict = obj.as_dict().ok_or(PdfError::Broken("not a stream"))?;
+    let one = |o: Option<&Obj>| -> Result<Vec<Obj>> {
+        Ok(match o {
+            None => vec![],
+            Some(o) => match reader.resolve(o)? {
+                Obj::Array(a) => a,
+                o => vec![o],
+            },
+        })
+    };
+    let filters = one(dict.get(b"Filter"))?;
+    let parms = one(dict.get(b"DecodeParms"))?;
+    let mut data = reader.raw_stream(obj)?;
+    for (i, f) in filters.iter().enumerate() {
+        let parms = match parms.get(i) {
+            Some(p) => reader.resolve(p)?.as_dict().cloned(),
+            None => None,
+        };
+        let name = f.as_name().ok_or(PdfError::Broken("bad /Filter"))?;
+        data = match name {
+            b"FlateDecode" | b"Fl" => {
+                use std::io::Read;
+                let mut out = Vec::new();
+                flate2::read::ZlibDecoder::new(&data[..])
+                    .take(MAX_DECODED as u64)
+                    .read_to_end(&mut out)
+                    .map_err(|_| PdfError::Broken("a compressed stream cannot be decompressed"))?;
+                predict(out, parms.as_ref())?
+            }
+            b"LZWDecode" | b"LZW" => {
+                let early = parms
+                    .as_ref()
+                    .and_then(|p| p.int(b"EarlyChange"))
+                    .unwrap_or(1);
+                predict(lzw(&data, early != 0)?, parms.as_ref())?
+            }
+            b"ASCII85Decode" | b"A85" => ascii85(&data)?,
+            b"ASCIIHexDecode" | b"AHx" => ascii_hex(&data)?,
+            b"RunLengthDecode" | b"RL" => run_length(&data),
+            other => {
+                return Err(PdfError::Unsupported(format!(
+                    "stream filter {}",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        };
+    }
+    Ok(data)
+}
+
+fn predict(data: Vec<u8>, parms: Option<&Dict>) -> Result<Vec<u8>> {
+    match parms {
+        Some(p) if p.int(b"Predictor").is_some_and(|v| v > 1) => crate::predictor::decode(&data, p),
+        _ => Ok(data),
+    }
+}
+
+fn ascii85(data: &[u8]) -> Result<Vec<u8>> {
+    let bad = || PdfError::Broken("bad ASCII85 data");
+    let mut out = Vec::with_capacity(data.len() * 4 / 5);
+    let mut group = [0u8; 5];
+    let mut n = 0;
+    let flush = |group: &[u8; 5], n: usize, out: &mut Vec<u8>| {
+        let mut v: u64 = 0;
+        for (i, c) in group.iter().enumerate() {
+            v = v * 85 + u64::from(if i < n { *c } else { 84 });
+        }
+        let bytes = (v as u32).to_be_bytes();
+        out.extend_from_slice(&bytes[..n - 1]);
+    };
+    let data = data.strip_prefix(b"<~").unwrap_or(data);
+    for &b in data {
+        match b {
+            b'~' => break,
+            b'z' if n == 0 => out.extend_from_slice(&[0; 4]),
+            b'!'..=b'u' => {
+                group[n] = b - b'!';
+                n += 1;
+                if n == 5 {
+                    flush(&group, 5, &mut out);
+                    n = 0;
+                }
+            }
+            b if b.is_ascii_whitespace() || b == 0 => {}
+            _ => return Err(bad()),
+        }
+    }
+    match n {
+        0 => {}
+        1 => return Err(bad()),
+        n => flush(&group, n, &mut out),
+    }
+    Ok(out)
+}
+
+fn ascii_hex(data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() / 2);
+    let mut hi: Option<u8> = None;
+    for &b in data {
+        let v = match b {
+            b'>' => break,
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b if b.is_ascii_whitespace() || b == 0 => continue,
+            _ => return Err(PdfError::Broken("bad ASCIIHex data")),
+        };
+        match hi.take() {
+            Some(h) => out.push(h << 4 | v),
+            None => hi = Some(v),
+        }
+    }
+    if let Some(h) = hi {
+        out.push(h << 4);
+    }
+    Ok(out)
+}
+
+fn run_length(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&len) = data.get(i) {
+        i += 1;
+        match len {
+            128 => break,
+            0..=127 => {
+                let end = (i + usize::from(len) + 1).min(data.len());
+                out.extend_from_slice(&data[i..end]);
+                i = end;
+            }
+            _ => {
+                if let Some(&b) = data.get(i) {
+                    out.extend(std::iter::repeat_n(b, 257 - usize::from(len)));
+                }
+                i += 1;
+            }
+        }
+        if out.len() > MAX_DECODED {
+            break;
+        }
+    }
+    out
+}
+
+fn lzw(data: &[u8], early: bool) -> Result<Vec<u8>> {
+    let mut table: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    table.push(vec![]);
+    table.push(vec![]);
+    let mut out = Vec::new();
+    let (mut acc, mut bits, mut width) = (0u32, 0u32, 9u32);
+    let mut prev: Option<Vec<u8>> = None;
+    for &b in data {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= width {
+            let code = ((acc >> (bits - width)) & ((1 << width) - 1)) as usize;
+            bits -= width;
+            acc &= (1 << bits) - 1;
+            if code == 256 {
+                table.truncate(258);
+                width = 9;
+                prev = None;
+                continue;
+            }
+            if code == 257 {
+                return Ok(out);
+            }
+            let entry = match (table.get(code), &prev) {
+                (Some(e), _) => e.clone(),
+                (None, Some(p)) if code == table.len() && !p.is_empty() => {
+                    let mut e = p.clone();
+                    e.push(p[0]);
+                    e
+                }
+                _ => return Err(PdfError::Broken("bad LZW data")),
+            };
+            out.extend_from_slice(&entry);
+            if out.len() > MAX_DECODED {
+                return Err(PdfError::Broken("a compressed stream is too large"));
+            }
+            if let (Some(mut p), Some(&first)) = (prev.take(), entry.first()) {
+                if table.len() < 4096 {
+                    p.push(first);
+                    table.push(p);
+                }
+            }
+            prev = Some(entry);
+            let next = table.len() + usize::from(early);
+            width = match next {
+                0..=511 => 9,
+                512..=1023 => 10,
+                1024..=2047 => 11,
+                _ => 12,
+            };
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,7 +1078,7 @@ impl Font {
             Some(o) => {
                 let s = reader.resolve(o)?;
                 if matches!(s, Obj::Stream(..)) {
-                    Some(CMap::parse(&reader.decode_stream(&s)?))
+                    Some(CMap::parse(&decode(reader, &s)?))
                 } else {
                     None
                 }
@@ -885,7 +1093,7 @@ impl Font {
                 _ => Dict::default(),
             };
             let encoding_cmap = match d.get(b"Encoding").map(|o| reader.resolve(o)) {
-                Some(Ok(s @ Obj::Stream(..))) => Some(CMap::parse(&reader.decode_stream(&s)?)),
+                Some(Ok(s @ Obj::Stream(..))) => Some(CMap::parse(&decode(reader, &s)?)),
                 Some(Err(e)) => return Err(e),
                 _ => None,
             };
@@ -1665,6 +1873,47 @@ mod tests {
         };
         let v = crate::Visible::at_tag(&small, 200.0, 70.0, vec![]);
         assert_eq!(v.rect, [10.0, 10.0, 110.0, 60.0]);
+    }
+
+    #[test]
+    fn filters() {
+        // ISO 32000-2 §7.4.4.2's example.
+        let lzw_data = [0x80, 0x0b, 0x60, 0x50, 0x22, 0x0c, 0x0c, 0x85, 0x01];
+        assert_eq!(lzw(&lzw_data, true).unwrap(), b"-----A---B");
+        assert_eq!(
+            ascii85(b"<~6<#'U,BIR3.3MT)+@T6:~>").unwrap(),
+            b"BT (#sig) Tj ET\n"
+        );
+        assert_eq!(ascii85(b"z!!~>").unwrap(), [0, 0, 0, 0, 0]);
+        assert!(ascii85(b"ab{").is_err());
+        assert_eq!(ascii_hex(b"41 42 4>").unwrap(), b"AB@");
+        assert_eq!(
+            run_length(&[2, b'a', b'b', b'c', 254, b'x', 128]),
+            b"abcxxx"
+        );
+        // A content stream through ASCIIHex then Flate (decoded in that order); the page's
+        // second /Contents wins.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, b"BT /F1 10 Tf 5 5 Td (#z#) Tj ET").unwrap();
+        let hex: String = z
+            .finish()
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let content = format!("{hex}>");
+        let objs = vec![String::from_utf8(stream_obj(
+            "/Filter [/AHx /FlateDecode]",
+            content.as_bytes(),
+        ))
+        .unwrap()];
+        let pdf = pdf_with(
+            "",
+            "/Resources << /Font << /F1 4 0 R >> >> /Contents 6 0 R",
+            b"",
+            &objs,
+        );
+        assert!(find_text(&pdf, "#z#").unwrap().is_some());
     }
 
     #[test]

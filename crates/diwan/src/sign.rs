@@ -67,6 +67,19 @@ pub struct SignArgs {
     /// e.g. 1/350,50,560,130.
     #[arg(long)]
     visible: Option<String>,
+    /// A visible signature block where TEXT is written in the PDF (a placeholder such as
+    /// #signature# or [[SIGN_DG]]; its first occurrence): the block's top-left corner on the
+    /// text's, kept inside the page, drawn over the text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "visible")]
+    visible_tag: Option<String>,
+    /// Size of the block placed by --visible-tag: W,H in points.
+    #[arg(
+        long,
+        value_name = "W,H",
+        requires = "visible_tag",
+        default_value = "200,70"
+    )]
+    visible_size: String,
     /// The file to sign: a PDF gets a PAdES signature, any other file a detached CAdES
     /// signature; with --asice, one or more files.
     #[arg(required = true)]
@@ -115,6 +128,36 @@ fn parse_visible(s: &str) -> Result<(usize, [f32; 4])> {
     Ok((page, [x1, y1, x2, y2]))
 }
 
+/// Parses `W,H` (points).
+fn parse_size(s: &str) -> Result<(f32, f32)> {
+    let bad = || anyhow::anyhow!("--visible-size must be W,H in points (e.g. 200,70), got {s:?}");
+    let (w, h) = s.split_once(',').ok_or_else(bad)?;
+    let (w, h): (f32, f32) = (
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    );
+    if !(w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0) {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// Where `tag` is written in the PDF at `path` (read lazily, not loaded).
+fn find_tag(path: &Path, tag: &str) -> Result<diwan_pades::TextHit> {
+    let src = diwan_pades::reader::FileSource::open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let reader = diwan_pades::reader::Reader::open(Box::new(src))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    diwan_pades::find_text_in(&reader, tag)
+        .map_err(|e| anyhow::anyhow!("{}: looking for {tag:?}: {e}", path.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: the text {tag:?} is not in the document: no place for the visible signature (--visible-tag)",
+                path.display()
+            )
+        })
+}
+
 fn crl_der(bytes: Vec<u8>) -> Result<Vec<u8>> {
     if bytes.starts_with(b"-----BEGIN") {
         let text = String::from_utf8(bytes)?;
@@ -158,9 +201,22 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
     let mut ocsps: Vec<Vec<u8>> = Vec::new();
     let long_term = matches!(args.level, Level::BLT | Level::BLTA);
     let format = format_of(&args)?;
-    if format != Format::Pades && (long_term || args.visible.is_some()) {
-        bail!("b-lt, b-lta and --visible are for PDFs: detached CAdES signatures and ASiC-E containers are b-b or b-t");
+    if format != Format::Pades
+        && (long_term || args.visible.is_some() || args.visible_tag.is_some())
+    {
+        bail!("b-lt, b-lta, --visible and --visible-tag are for PDFs: detached CAdES signatures and ASiC-E containers are b-b or b-t");
     }
+    // Where the visible block goes, known before anything is signed or time-stamped.
+    let visible_at = match (&args.visible, &args.visible_tag) {
+        (Some(v), _) => Some(parse_visible(v)?),
+        (None, Some(tag)) => {
+            let (w, h) = parse_size(&args.visible_size)?;
+            let hit = tokio::task::block_in_place(|| find_tag(&args.input[0], tag))?;
+            let v = Visible::at_tag(&hit, w, h, vec![]);
+            Some((v.page, v.rect))
+        }
+        (None, None) => None,
+    };
     // The time-stamping service, and what the platform adds as validation data.
     let mut tsa_certs = Vec::new();
     let tsa: Option<Arc<dyn TimestampSource>> = match (&args.tsa, &args.data) {
@@ -233,8 +289,7 @@ pub async fn run(args: SignArgs, config_file: Option<&Path>) -> Result<std::proc
     opts.name = Some(name.clone());
     opts.signing_time = signing_time;
     opts.tsa = tsa.as_deref();
-    if let Some(v) = &args.visible {
-        let (page, rect) = parse_visible(v)?;
+    if let Some((page, rect)) = visible_at {
         let mut lines = vec![
             format!("Signé par / وقعه : {name}"),
             format!(
@@ -450,6 +505,14 @@ mod tests {
             "1/1,1,2,NaN",
         ] {
             assert!(super::parse_visible(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn size_spec() {
+        assert_eq!(super::parse_size("200, 70.5").unwrap(), (200.0, 70.5));
+        for bad in ["200", "0,70", "-1,2", "a,b", "1,inf", ""] {
+            assert!(super::parse_size(bad).is_err(), "{bad}");
         }
     }
 }

@@ -312,3 +312,149 @@ fn sign_from_the_command_line() {
         assert!(!d.join("x.pdf").exists());
     }
 }
+
+#[test]
+fn visible_block_at_a_text_tag() {
+    if !tool("openssl", &["version"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_identities(d);
+    std::fs::write(
+        d.join("in.pdf"),
+        pdf("Decision n 12/2026 - Le Directeur [[SIGN_DG]]"),
+    )
+    .unwrap();
+    let (ok, out) = diwan(
+        &[
+            "sign",
+            "--key",
+            "ec.key",
+            "--cert",
+            "ec.pem",
+            "--chain",
+            "ca.pem",
+            "--level",
+            "b-b",
+            "--visible-tag",
+            "[[SIGN_DG]]",
+            "--visible-size",
+            "180,60",
+            "in.pdf",
+            "-o",
+            "tag.pdf",
+        ],
+        d,
+    );
+    assert!(ok, "{out}");
+
+    // The widget's /Rect: 180×60 with its top-left corner on the tag's.
+    let signed = std::fs::read(d.join("tag.pdf")).unwrap();
+    let r = diwan_pades::reader::Reader::open(Box::<[u8]>::from(&signed[..])).unwrap();
+    let pages = r.pages().unwrap();
+    let annots = r.resolve(pages[0].1.get(b"Annots").unwrap()).unwrap();
+    let widget = r
+        .resolve(annots.as_array().unwrap().last().unwrap())
+        .unwrap();
+    let rect: Vec<f32> = widget
+        .as_dict()
+        .unwrap()
+        .get(b"Rect")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert!((rect[2] - rect[0] - 180.0).abs() < 0.01, "{rect:?}");
+    assert!((rect[3] - rect[1] - 60.0).abs() < 0.01, "{rect:?}");
+    let hit = diwan_pades::find_text(&std::fs::read(d.join("in.pdf")).unwrap(), "[[SIGN_DG]]")
+        .unwrap()
+        .unwrap();
+    assert!((rect[0] - hit.rect[0]).abs() < 0.01 && (rect[3] - hit.rect[3]).abs() < 0.01);
+    // Where poppler sees the tag (top-left origin).
+    if tool("pdftotext", &["-v"]) {
+        let o = Command::new("pdftotext")
+            .args(["-bbox", "in.pdf", "-"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let html = String::from_utf8_lossy(&o.stdout);
+        let line = html
+            .lines()
+            .find(|l| l.contains(">[[SIGN_DG]]</word>"))
+            .unwrap_or_else(|| panic!("pdftotext does not see the tag: {html}"));
+        let attr = |name: &str| -> f32 {
+            let s = &line[line.find(&format!("{name}=\"")).unwrap() + name.len() + 2..];
+            s[..s.find('"').unwrap()].parse().unwrap()
+        };
+        assert!((rect[0] - attr("xMin")).abs() <= 2.0, "{rect:?} {line}");
+        assert!(
+            (rect[3] - (842.0 - attr("yMin"))).abs() <= 2.0,
+            "{rect:?} {line}"
+        );
+    }
+    if tool("qpdf", &["--version"]) {
+        let o = Command::new("qpdf")
+            .arg("--check")
+            .arg(d.join("tag.pdf"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    if tool("pyhanko", &["--version"]) {
+        let o = Command::new("pyhanko")
+            .args([
+                "sign",
+                "validate",
+                "--trust",
+                "ca.pem",
+                "--trust-replace",
+                "tag.pdf",
+            ])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pyHanko refused tag.pdf:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    // A missing tag, both placements, a size without a tag: refused, nothing written.
+    let base = [
+        "sign", "--key", "ec.key", "--cert", "ec.pem", "--level", "b-b",
+    ];
+    for (extra, needle) in [
+        (
+            vec!["--visible-tag", "#absent#"],
+            "\"#absent#\" is not in the document",
+        ),
+        (
+            vec![
+                "--visible-tag",
+                "[[SIGN_DG]]",
+                "--visible",
+                "1/10,10,100,100",
+            ],
+            "--visible",
+        ),
+        (vec!["--visible-size", "100,50"], "--visible-tag"),
+        (
+            vec!["--visible-tag", "[[SIGN_DG]]", "--visible-size", "100"],
+            "--visible-size",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.extend(["in.pdf", "-o", "x.pdf"]);
+        let (ok, out) = diwan(&args, d);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(out.contains(needle), "{args:?}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+        assert!(!d.join("x.pdf").exists());
+    }
+}

@@ -24,8 +24,8 @@ use diwan_crypto::cms::CmsSigner;
 use diwan_crypto::{Certificate, PrivateKey};
 use diwan_pades::{Level, SignOptions, ValidationData, Visible};
 use diwan_store::parapheur::{
-    Act, Acted, CircuitTemplate, Delegation, DocumentRole, Folder, FolderDetail, FolderQueue,
-    NewDelegation, NewFolder, NewFolderDocument, SignedVersion,
+    Act, Acted, CircuitTemplate, Delegation, DocumentChange, DocumentRole, Folder, FolderDetail,
+    FolderQueue, NewDelegation, NewFolder, NewFolderDocument, SignedVersion,
 };
 use diwan_store::{BlobHash, StoreError};
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,29 @@ fn page_count(pdf: &[u8]) -> usize {
         .max(1)
 }
 
+/// A document to sign must be a PDF (as sniffed): office files are to be converted first.
+fn check_signable(f: &AcceptedFile) -> Result<(), AppError> {
+    if f.media_type == MediaType::Pdf {
+        return Ok(());
+    }
+    let why = match f.media_type {
+        MediaType::Odt | MediaType::Docx | MediaType::Ods | MediaType::Xlsx => {
+            "is an office document: convert it to PDF before putting it in the signature book"
+        }
+        _ => "is not a PDF: only PDF documents can be signed (add images as annexes)",
+    };
+    Err(AppError::UnsupportedMediaType(format!("{} {why}", f.name)))
+}
+
+fn new_document(role: DocumentRole, f: AcceptedFile) -> NewFolderDocument {
+    NewFolderDocument {
+        role,
+        file_name: f.name.to_string(),
+        media_type: f.media_type,
+        blob: f.blob,
+    }
+}
+
 fn is_conflict_on_document(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(m) if m.contains("changed since it was read"))
 }
@@ -208,17 +231,7 @@ impl App {
                 "a folder needs at least one PDF document to sign",
             ));
         }
-        for f in &mains {
-            if f.media_type != MediaType::Pdf {
-                let why = match f.media_type {
-                    MediaType::Odt | MediaType::Docx | MediaType::Ods | MediaType::Xlsx => {
-                        "is an office document: convert it to PDF before putting it in the signature book"
-                    }
-                    _ => "is not a PDF: only PDF documents can be signed (add images as annexes)",
-                };
-                return Err(AppError::UnsupportedMediaType(format!("{} {why}", f.name)));
-            }
-        }
+        mains.iter().try_for_each(check_signable)?;
         let tenant = self.store.tenant(who.admin());
         let circuit = match req.circuit {
             Some(steps) => Some(self.check_circuit(who, steps).await?),
@@ -229,14 +242,7 @@ impl App {
         };
         let mut documents = Vec::new();
         for (role, files) in [(DocumentRole::Main, mains), (DocumentRole::Annex, annexes)] {
-            for f in files {
-                documents.push(NewFolderDocument {
-                    role,
-                    file_name: f.name.to_string(),
-                    media_type: f.media_type,
-                    blob: f.blob,
-                });
-            }
+            documents.extend(files.into_iter().map(|f| new_document(role, f)));
         }
         Ok(tenant
             .create_folder(
@@ -388,6 +394,12 @@ impl App {
         if f.steps.is_empty() {
             return Err(AppError::field("circuit", "the folder has no circuit"));
         }
+        if !f.documents.iter().any(|d| d.role == DocumentRole::Main) {
+            return Err(AppError::field(
+                "file",
+                "the folder has no document to sign: add a PDF before sending it",
+            ));
+        }
         let resolved = self.resolve(who, &f).await?;
         self.store
             .tenant(who.admin())
@@ -406,6 +418,134 @@ impl App {
         self.store
             .tenant(who.admin())
             .recall_folder(id, who.id(), &who.actor())
+            .await?;
+        self.folder_for(who, id).await
+    }
+
+    /// A folder whose documents the caller may change now: its author's, while it is editable
+    /// (draft, rejected or recalled), and not holding a reply letter (redrafted from its
+    /// correspondence instead). 404 when the caller does not see it, 403 for others, 409 when
+    /// it is not editable.
+    async fn editable_folder(
+        &self,
+        who: &Principal,
+        id: FolderId,
+    ) -> Result<FolderDetail, AppError> {
+        who.require_writer()?;
+        let f = self.folder_for(who, id).await?;
+        if f.folder.author_id != who.id() {
+            return Err(AppError::Forbidden(
+                "only the folder's author may change its documents".into(),
+            ));
+        }
+        if !f.folder.status.is_editable() {
+            return Err(AppError::Conflict(format!(
+                "the documents cannot change once the folder is {}",
+                f.folder.status
+            )));
+        }
+        if self
+            .store
+            .tenant(who.admin())
+            .reply_draft_for_folder(id)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(
+                "this folder holds a reply letter: redraft the reply from its correspondence"
+                    .into(),
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Adds documents to sign (PDF only) and annexes (any accepted type) to a folder its author
+    /// is editing; they come after the existing ones.
+    pub async fn add_folder_documents(
+        &self,
+        who: &Principal,
+        id: FolderId,
+        mains: Vec<AcceptedFile>,
+        annexes: Vec<AcceptedFile>,
+    ) -> Result<FolderDetail, AppError> {
+        if mains.is_empty() && annexes.is_empty() {
+            return Err(AppError::field(
+                "file",
+                "give at least one file (a PDF to sign, or an annex)",
+            ));
+        }
+        mains.iter().try_for_each(check_signable)?;
+        self.editable_folder(who, id).await?;
+        let documents = mains
+            .into_iter()
+            .map(|f| new_document(DocumentRole::Main, f))
+            .chain(
+                annexes
+                    .into_iter()
+                    .map(|f| new_document(DocumentRole::Annex, f)),
+            )
+            .collect();
+        self.store
+            .tenant(who.admin())
+            .change_folder_documents(id, who.id(), DocumentChange::Add(documents), &who.actor())
+            .await?;
+        self.folder_for(who, id).await
+    }
+
+    /// Removes a document or an annex from a folder its author is editing (a folder without a
+    /// document to sign cannot be sent until one is added).
+    pub async fn remove_folder_document(
+        &self,
+        who: &Principal,
+        id: FolderId,
+        doc: &str,
+    ) -> Result<FolderDetail, AppError> {
+        self.editable_folder(who, id).await?;
+        self.store
+            .tenant(who.admin())
+            .change_folder_documents(
+                id,
+                who.id(),
+                DocumentChange::Remove {
+                    document_id: doc.to_string(),
+                },
+                &who.actor(),
+            )
+            .await?;
+        self.folder_for(who, id).await
+    }
+
+    /// Replaces a document of a folder its author is editing by a new file, which becomes the
+    /// document's next version (same id, role and place; a document to sign stays a PDF).
+    pub async fn replace_folder_document(
+        &self,
+        who: &Principal,
+        id: FolderId,
+        doc: &str,
+        file: AcceptedFile,
+    ) -> Result<FolderDetail, AppError> {
+        let role = self
+            .editable_folder(who, id)
+            .await?
+            .documents
+            .iter()
+            .find(|d| d.id == doc)
+            .map(|d| d.role)
+            .ok_or_else(|| AppError::NotFound("document".into()))?;
+        if role == DocumentRole::Main {
+            check_signable(&file)?;
+        }
+        self.store
+            .tenant(who.admin())
+            .change_folder_documents(
+                id,
+                who.id(),
+                DocumentChange::Replace {
+                    document_id: doc.to_string(),
+                    file: new_document(role, file),
+                },
+                &who.actor(),
+            )
             .await?;
         self.folder_for(who, id).await
     }
@@ -884,7 +1024,12 @@ impl App {
         let entries = f
             .actions
             .iter()
-            .filter(|a| a.round == round || a.action == ActionKind::Create)
+            // The round's actions, and the document changes the author made before sending it.
+            .filter(|a| {
+                a.round == round
+                    || a.action == ActionKind::Create
+                    || (a.round == round - 1 && a.action.edits_documents())
+            })
             .map(|a| {
                 let step = a
                     .step_position

@@ -167,6 +167,12 @@ code_enum!(
         Transfer = "transfer",
         Recall = "recall",
         Complete = "complete",
+        /// The author added a document or an annex to an editable folder.
+        AddDocument = "add_document",
+        /// The author removed a document or an annex from an editable folder.
+        RemoveDocument = "remove_document",
+        /// The author replaced a document by a new file (a new version of it).
+        ReplaceDocument = "replace_document",
     }
 );
 
@@ -176,6 +182,14 @@ impl ActionKind {
         matches!(
             self,
             ActionKind::Approve | ActionKind::Sign | ActionKind::Seal
+        )
+    }
+
+    /// Whether the action changed the documents of a folder its author was editing.
+    pub fn edits_documents(self) -> bool {
+        matches!(
+            self,
+            ActionKind::AddDocument | ActionKind::RemoveDocument | ActionKind::ReplaceDocument
         )
     }
 
@@ -201,6 +215,9 @@ impl ActionKind {
             ActionKind::Transfer => "Transfert",
             ActionKind::Recall => "Retrait",
             ActionKind::Complete => "Achèvement",
+            ActionKind::AddDocument => "Ajout d'un document",
+            ActionKind::RemoveDocument => "Retrait d'un document",
+            ActionKind::ReplaceDocument => "Remplacement d'un document",
         }
     }
 
@@ -218,6 +235,9 @@ impl ActionKind {
             ActionKind::Transfer => "تحويل",
             ActionKind::Recall => "سحب",
             ActionKind::Complete => "إتمام",
+            ActionKind::AddDocument => "إضافة وثيقة",
+            ActionKind::RemoveDocument => "حذف وثيقة",
+            ActionKind::ReplaceDocument => "استبدال وثيقة",
         }
     }
 }

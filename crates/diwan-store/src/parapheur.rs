@@ -166,6 +166,24 @@ pub struct NewFolder {
     pub circuit: Option<Vec<StepSpec>>,
 }
 
+/// A change to the documents of a folder its author is editing (draft, rejected or recalled).
+#[derive(Debug)]
+pub enum DocumentChange {
+    /// New documents or annexes, after the existing ones (already checked by the caller).
+    Add(Vec<NewFolderDocument>),
+    /// Removes a document (with its versions) from the folder.
+    Remove { document_id: String },
+    /// A new file for a document: it becomes the document's next version, and its original
+    /// (what a new round of signatures starts from). The role and the position stay.
+    Replace {
+        document_id: String,
+        file: NewFolderDocument,
+    },
+}
+
+/// Most documents (to sign and annexes) in one folder.
+pub const MAX_FOLDER_DOCUMENTS: i64 = 100;
+
 /// A new version of a main document, signed by the caller.
 #[derive(Debug)]
 pub struct SignedVersion {
@@ -426,6 +444,41 @@ async fn lock_folder(tx: &mut AnyConnection, admin: &str, id: FolderId) -> Resul
     folder_from_row(&r)
 }
 
+/// How many documents to sign a folder holds, in the caller's transaction.
+async fn main_documents(tx: &mut AnyConnection, folder: &str) -> Result<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM folder_documents WHERE folder_id = $1 AND role = 'main'")
+            .bind(folder)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?,
+    )
+}
+
+/// Takes the row of a folder its author is editing (draft, rejected or recalled): refused for
+/// anybody else, and once the folder is sent or completed (`what` changes: circuit, documents).
+async fn lock_editable(
+    tx: &mut AnyConnection,
+    admin: &str,
+    id: FolderId,
+    author: UserId,
+    what: &str,
+) -> Result<Folder> {
+    let f = lock_folder(tx, admin, id).await?;
+    if f.author_id != author {
+        return Err(StoreError::Forbidden(format!(
+            "only the folder's author may change its {what}"
+        )));
+    }
+    if !f.status.is_editable() {
+        return Err(StoreError::Conflict(format!(
+            "the {what} cannot change once the folder is {}",
+            f.status
+        )));
+    }
+    Ok(f)
+}
+
 async fn set_status(
     tx: &mut AnyConnection,
     f: &Folder,
@@ -514,6 +567,71 @@ async fn open_step(tx: &mut AnyConnection, folder: &str, position: i64) -> Resul
     Ok(())
 }
 
+/// A document of a folder, in the caller's transaction: (role, file name, current hash,
+/// version), or "document not found".
+async fn document_row(
+    tx: &mut AnyConnection,
+    folder: &str,
+    document_id: &str,
+) -> Result<(String, String, String, i64)> {
+    let r = sqlx::query(
+        "SELECT role, file_name, current_sha256, version FROM folder_documents \
+         WHERE folder_id = $1 AND id = $2",
+    )
+    .bind(folder)
+    .bind(document_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound("document"))?;
+    Ok((
+        r.try_get("role")?,
+        r.try_get("file_name")?,
+        r.try_get("current_sha256")?,
+        r.try_get("version")?,
+    ))
+}
+
+/// Inserts a document (version 1) at `position`; its id and hash.
+async fn insert_document(
+    tx: &mut AnyConnection,
+    admin: &str,
+    folder: &str,
+    d: &NewFolderDocument,
+    position: i64,
+    now: i64,
+) -> Result<(String, String)> {
+    let did = uuid::Uuid::now_v7().to_string();
+    let hash = d.blob.hash().to_hex();
+    sqlx::query(
+        "INSERT INTO folder_documents (id, administration_id, folder_id, role, position, file_name, media_type, \
+         original_sha256, current_sha256, version, size, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,1,$9,$10)",
+    )
+    .bind(&did)
+    .bind(admin)
+    .bind(folder)
+    .bind(d.role.as_str())
+    .bind(position)
+    .bind(&d.file_name)
+    .bind(d.media_type.as_str())
+    .bind(&hash)
+    .bind(d.blob.size() as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO folder_versions (administration_id, document_id, version, sha256, size, created_at) \
+         VALUES ($1,$2,1,$3,$4,$5)",
+    )
+    .bind(admin)
+    .bind(&did)
+    .bind(&hash)
+    .bind(d.blob.size() as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok((did, hash))
+}
+
 impl Tenant {
     /// Creates a folder in draft with its documents (promoted to the blob store first) and,
     /// optionally, its circuit.
@@ -548,35 +666,7 @@ impl Tenant {
         })?;
         let mut docs = Vec::new();
         for (i, d) in new.documents.iter().enumerate() {
-            let did = uuid::Uuid::now_v7().to_string();
-            let hash = d.blob.hash().to_hex();
-            sqlx::query(
-                "INSERT INTO folder_documents (id, administration_id, folder_id, role, position, file_name, media_type, \
-                 original_sha256, current_sha256, version, size, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,1,$9,$10)",
-            )
-            .bind(&did)
-            .bind(&admin)
-            .bind(&fid)
-            .bind(d.role.as_str())
-            .bind(i as i64 + 1)
-            .bind(&d.file_name)
-            .bind(d.media_type.as_str())
-            .bind(&hash)
-            .bind(d.blob.size() as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO folder_versions (administration_id, document_id, version, sha256, size, created_at) \
-                 VALUES ($1,$2,1,$3,$4,$5)",
-            )
-            .bind(&admin)
-            .bind(&did)
-            .bind(&hash)
-            .bind(d.blob.size() as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let (_, hash) = insert_document(&mut tx, &admin, &fid, d, i as i64 + 1, now).await?;
             docs.push(json!({ "name": d.file_name, "role": d.role, "sha256": hash }));
         }
         if let Some(steps) = &new.circuit {
@@ -759,18 +849,7 @@ impl Tenant {
     ) -> Result<()> {
         let admin = self.admin_str();
         let mut tx = self.store.begin().await?;
-        let f = lock_folder(&mut tx, &admin, id).await?;
-        if f.author_id != author {
-            return Err(StoreError::Forbidden(
-                "only the folder's author may change its circuit".into(),
-            ));
-        }
-        if !f.status.is_editable() {
-            return Err(StoreError::Conflict(format!(
-                "the circuit cannot change once the folder is {}",
-                f.status
-            )));
-        }
+        let f = lock_editable(&mut tx, &admin, id, author, "circuit").await?;
         insert_steps(&mut tx, &admin, &f.id.to_string(), steps).await?;
         audit::append(
             &mut tx,
@@ -784,6 +863,179 @@ impl Tenant {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Changes the documents of a folder its author is editing (draft, or back after a rejection
+    /// or a recall), in one transaction on the locked folder row; the change goes to the history
+    /// (one entry per document, with its hashes) and the audit log. Returns the ids of the
+    /// documents added or replaced.
+    pub async fn change_folder_documents(
+        &self,
+        id: FolderId,
+        author: UserId,
+        mut change: DocumentChange,
+        actor: &Actor,
+    ) -> Result<Vec<String>> {
+        match &mut change {
+            DocumentChange::Add(docs) => {
+                for d in docs {
+                    self.store.blobs().promote(&mut d.blob).await?;
+                }
+            }
+            DocumentChange::Replace { file, .. } => {
+                self.store.blobs().promote(&mut file.blob).await?
+            }
+            DocumentChange::Remove { .. } => {}
+        }
+        let admin = self.admin_str();
+        let fid = id.to_string();
+        let now = micros(OffsetDateTime::now_utc());
+        let mut tx = self.store.begin().await?;
+        let f = lock_editable(&mut tx, &admin, id, author, "documents").await?;
+        let row = |action: ActionKind| ActionRow {
+            round: f.round,
+            step_position: None,
+            user: author,
+            on_behalf_of: None,
+            action,
+            comment: None,
+            target_user: None,
+            document_id: None,
+            hash_before: None,
+            hash_after: None,
+            signer: None,
+        };
+        let mut touched = Vec::new();
+        let (event, details) = match &change {
+            DocumentChange::Add(docs) => {
+                if docs.is_empty() {
+                    return Err(StoreError::Invalid("no document to add".into()));
+                }
+                let r = sqlx::query(
+                    "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM folder_documents WHERE folder_id = $1",
+                )
+                .bind(&fid)
+                .fetch_one(&mut *tx)
+                .await?;
+                let (count, last): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+                if count + docs.len() as i64 > MAX_FOLDER_DOCUMENTS {
+                    return Err(StoreError::Invalid(format!(
+                        "a folder holds at most {MAX_FOLDER_DOCUMENTS} documents"
+                    )));
+                }
+                let mut added = Vec::new();
+                for (i, d) in docs.iter().enumerate() {
+                    let (did, hash) =
+                        insert_document(&mut tx, &admin, &fid, d, last + i as i64 + 1, now).await?;
+                    insert_action(
+                        &mut tx,
+                        &admin,
+                        &fid,
+                        ActionRow {
+                            comment: Some(&d.file_name),
+                            document_id: Some(&did),
+                            hash_after: Some(&hash),
+                            ..row(ActionKind::AddDocument)
+                        },
+                    )
+                    .await?;
+                    added.push(
+                        json!({ "id": did, "name": d.file_name, "role": d.role, "sha256": hash }),
+                    );
+                    touched.push(did);
+                }
+                ("folder.documents.add", json!({ "documents": added }))
+            }
+            DocumentChange::Remove { document_id } => {
+                let (role, name, hash, _) = document_row(&mut tx, &fid, document_id).await?;
+                sqlx::query("DELETE FROM folder_versions WHERE document_id = $1")
+                    .bind(document_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM folder_documents WHERE folder_id = $1 AND id = $2")
+                    .bind(&fid)
+                    .bind(document_id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_action(
+                    &mut tx,
+                    &admin,
+                    &fid,
+                    ActionRow {
+                        comment: Some(&name),
+                        document_id: Some(document_id),
+                        hash_before: Some(&hash),
+                        ..row(ActionKind::RemoveDocument)
+                    },
+                )
+                .await?;
+                (
+                    "folder.documents.remove",
+                    json!({ "id": document_id, "name": name, "role": role, "sha256": hash }),
+                )
+            }
+            DocumentChange::Replace { document_id, file } => {
+                let (role, old_name, before, version) =
+                    document_row(&mut tx, &fid, document_id).await?;
+                if role != file.role.as_str() {
+                    return Err(StoreError::Invalid(format!(
+                        "the document is a {role} document: its replacement keeps its role"
+                    )));
+                }
+                let hash = file.blob.hash().to_hex();
+                let size = file.blob.size() as i64;
+                let version = version + 1;
+                sqlx::query(
+                    "UPDATE folder_documents SET file_name = $3, media_type = $4, original_sha256 = $5, \
+                     current_sha256 = $5, version = $6, size = $7 WHERE folder_id = $1 AND id = $2",
+                )
+                .bind(&fid)
+                .bind(document_id)
+                .bind(&file.file_name)
+                .bind(file.media_type.as_str())
+                .bind(&hash)
+                .bind(version)
+                .bind(size)
+                .execute(&mut *tx)
+                .await?;
+                let aid = insert_action(
+                    &mut tx,
+                    &admin,
+                    &fid,
+                    ActionRow {
+                        comment: Some(&file.file_name),
+                        document_id: Some(document_id),
+                        hash_before: Some(&before),
+                        hash_after: Some(&hash),
+                        ..row(ActionKind::ReplaceDocument)
+                    },
+                )
+                .await?;
+                sqlx::query(
+                    "INSERT INTO folder_versions (administration_id, document_id, version, sha256, size, action_id, created_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                )
+                .bind(&admin)
+                .bind(document_id)
+                .bind(version)
+                .bind(&hash)
+                .bind(size)
+                .bind(&aid)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                touched.push(document_id.clone());
+                (
+                    "folder.documents.replace",
+                    json!({ "id": document_id, "role": role, "version": version,
+                            "before": { "name": old_name, "sha256": before },
+                            "after": { "name": file.file_name, "sha256": hash } }),
+                )
+            }
+        };
+        audit::append(&mut tx, &admin, actor, event, "folder", &fid, &details).await?;
+        tx.commit().await?;
+        Ok(touched)
     }
 
     /// Sends a folder into its circuit: `resolved[i]` are the users who may act at step `i + 1`
@@ -819,6 +1071,11 @@ impl Tenant {
         .await?;
         if steps.is_empty() {
             return Err(StoreError::Invalid("the folder has no circuit".into()));
+        }
+        if main_documents(&mut tx, &fid).await? == 0 {
+            return Err(StoreError::Invalid(
+                "the folder has no document to sign: add a PDF before sending it".into(),
+            ));
         }
         if steps.len() != resolved.len() {
             return Err(StoreError::Conflict(
@@ -871,10 +1128,13 @@ impl Tenant {
             if orig != d.try_get::<String, _>("current_sha256")? {
                 let did: String = d.try_get("id")?;
                 let v: i64 = d.try_get::<i64, _>("version")? + 1;
+                // The original is version 1, or the author's latest replacement.
                 let size: i64 = sqlx::query(
-                    "SELECT size FROM folder_versions WHERE document_id = $1 AND version = 1",
+                    "SELECT size FROM folder_versions WHERE document_id = $1 AND sha256 = $2 \
+                     ORDER BY version DESC LIMIT 1",
                 )
                 .bind(&did)
+                .bind(&orig)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
@@ -1032,17 +1292,10 @@ impl Tenant {
                         kind.completing_action()
                     )));
                 }
-                if kind.signs() {
-                    let mains: i64 = sqlx::query("SELECT COUNT(*) FROM folder_documents WHERE folder_id = $1 AND role = 'main'")
-                        .bind(&fid)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get(0)?;
-                    if act.signed.len() as i64 != mains {
-                        return Err(StoreError::Invalid(
-                            "every main document must be signed".into(),
-                        ));
-                    }
+                if kind.signs() && act.signed.len() as i64 != main_documents(&mut tx, &fid).await? {
+                    return Err(StoreError::Invalid(
+                        "every main document must be signed".into(),
+                    ));
                 }
                 if !kind.signs() && !act.signed.is_empty() {
                     return Err(StoreError::Invalid("a visa signs no document".into()));

@@ -9,7 +9,8 @@ use diwan_core::parapheur::{
 };
 use diwan_core::UserId;
 use diwan_store::parapheur::{
-    Act, DocumentRole, FolderQueue, NewDelegation, NewFolder, NewFolderDocument, SignedVersion,
+    Act, DocumentChange, DocumentRole, FolderQueue, NewDelegation, NewFolder, NewFolderDocument,
+    SignedVersion,
 };
 use diwan_store::{StoreError, Tenant};
 
@@ -228,6 +229,286 @@ async fn actions_are_checked_in_their_transaction() {
         assert!(referenced.contains(&v1) && referenced.contains(&v2));
         // The four refused signatures left orphan blobs behind; they are collected.
         assert_eq!(t.store.collect_garbage().await.unwrap(), 4, "{}", t.name);
+    }
+}
+
+fn doc(role: DocumentRole, name: &str, blob: diwan_store::StagedBlob) -> NewFolderDocument {
+    NewFolderDocument {
+        role,
+        file_name: name.into(),
+        media_type: if role == DocumentRole::Main {
+            MediaType::Pdf
+        } else {
+            MediaType::Png
+        },
+        blob,
+    }
+}
+
+/// The author changes the documents of a draft and of a rejected folder, in the folder's
+/// transaction: nobody else, never while the folder is in its circuit, never without a document
+/// to sign when it is sent; each change is in the history, every version stays referenced.
+#[tokio::test]
+async fn documents_change_while_the_folder_is_editable() {
+    for t in stores().await {
+        let o = org(&t.store, "MDOCS").await;
+        let tenant = &o.tenant;
+        let author = user(tenant, "author").await;
+        let signer = user(tenant, "signer").await;
+        let stage = |s: &'static [u8]| {
+            let store = t.store.clone();
+            async move { store.blobs().stage_bytes(s).await.unwrap() }
+        };
+        let f = tenant
+            .create_folder(
+                NewFolder {
+                    title: "Arrêté".into(),
+                    document_type: "decision".into(),
+                    author,
+                    entity: o.root.id,
+                    level: SignatureLevel::BT,
+                    documents: vec![doc(DocumentRole::Main, "a.pdf", stage(b"%PDF a").await)],
+                    circuit: Some(
+                        [StepKind::Signature, StepKind::Visa]
+                            .map(|kind| StepSpec {
+                                kind,
+                                assignee: Assignee::User { user: signer },
+                                quorum: Quorum::All,
+                            })
+                            .to_vec(),
+                    ),
+                },
+                &actor(),
+            )
+            .await
+            .unwrap();
+        let change = |who: UserId, c: DocumentChange| {
+            let tenant = tenant.clone();
+            async move { tenant.change_folder_documents(f.id, who, c, &actor()).await }
+        };
+        let first = tenant.folder_detail(f.id).await.unwrap().documents[0]
+            .id
+            .clone();
+        // Only the author.
+        let e = change(
+            signer,
+            DocumentChange::Add(vec![doc(
+                DocumentRole::Main,
+                "x.pdf",
+                stage(b"%PDF x").await,
+            )]),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, StoreError::Forbidden(_)), "{}: {e}", t.name);
+        // Add a document to sign and an annex: after the existing one.
+        let added = change(
+            author,
+            DocumentChange::Add(vec![
+                doc(DocumentRole::Main, "b.pdf", stage(b"%PDF b").await),
+                doc(DocumentRole::Annex, "plan.png", stage(b"PNG plan").await),
+            ]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(added.len(), 2);
+        let d = tenant.folder_detail(f.id).await.unwrap();
+        let names: Vec<&str> = d.documents.iter().map(|x| x.file_name.as_str()).collect();
+        assert_eq!(names, ["a.pdf", "b.pdf", "plan.png"], "{}", t.name);
+        assert_eq!(d.documents[2].role, DocumentRole::Annex);
+        // Replace b by a new file: its next version, which is also its original now.
+        let c = stage(b"%PDF b2").await;
+        let b2 = c.hash().to_hex();
+        let b1 = d.documents[1].current_sha256.clone();
+        change(
+            author,
+            DocumentChange::Replace {
+                document_id: added[0].clone(),
+                file: doc(DocumentRole::Main, "b-v2.pdf", c),
+            },
+        )
+        .await
+        .unwrap();
+        // A document keeps its role.
+        let e = change(
+            author,
+            DocumentChange::Replace {
+                document_id: added[1].clone(),
+                file: doc(DocumentRole::Main, "p.pdf", stage(b"%PDF p").await),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+        // Remove the first document and the annex; an unknown document is not found.
+        for id in [first.clone(), added[1].clone()] {
+            change(author, DocumentChange::Remove { document_id: id })
+                .await
+                .unwrap();
+        }
+        let e = change(
+            author,
+            DocumentChange::Remove {
+                document_id: first.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, StoreError::NotFound("document")), "{e}");
+        let d = tenant.folder_detail(f.id).await.unwrap();
+        assert_eq!(d.documents.len(), 1, "{}", t.name);
+        let b = &d.documents[0];
+        assert_eq!(
+            (b.file_name.as_str(), b.version, b.original_sha256.as_str()),
+            ("b-v2.pdf", 2, b2.as_str())
+        );
+        assert_eq!(b.current_sha256, b2);
+        let history: Vec<ActionKind> = d.actions.iter().map(|a| a.action).collect();
+        assert_eq!(
+            history,
+            [
+                ActionKind::Create,
+                ActionKind::AddDocument,
+                ActionKind::AddDocument,
+                ActionKind::ReplaceDocument,
+                ActionKind::RemoveDocument,
+                ActionKind::RemoveDocument,
+            ]
+        );
+        let replaced = &d.actions[3];
+        assert_eq!(replaced.hash_before.as_deref(), Some(b1.as_str()));
+        assert_eq!(replaced.hash_after.as_deref(), Some(b2.as_str()));
+        // Both versions of b stay referenced.
+        let referenced = t.store.referenced_blobs().await.unwrap();
+        assert!(referenced.contains(&b1) && referenced.contains(&b2));
+
+        // Without a document to sign, the folder is not sent.
+        change(
+            author,
+            DocumentChange::Remove {
+                document_id: b.id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let e = tenant
+            .start_folder(
+                f.id,
+                author,
+                &[(vec![signer], 1), (vec![signer], 1)],
+                &actor(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+        assert_eq!(
+            tenant.folder(f.id).await.unwrap().status,
+            FolderStatus::Draft
+        );
+        let c = change(
+            author,
+            DocumentChange::Add(vec![doc(
+                DocumentRole::Main,
+                "c.pdf",
+                stage(b"%PDF c").await,
+            )]),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+        // Replaced before it is sent: the new file is what the signatures start from.
+        let c2 = stage(b"%PDF c, second").await;
+        let c2_hash = c2.hash().to_hex();
+        change(
+            author,
+            DocumentChange::Replace {
+                document_id: c.clone(),
+                file: doc(DocumentRole::Main, "c2.pdf", c2),
+            },
+        )
+        .await
+        .unwrap();
+        tenant
+            .start_folder(
+                f.id,
+                author,
+                &[(vec![signer], 1), (vec![signer], 1)],
+                &actor(),
+            )
+            .await
+            .unwrap();
+        // In the circuit: no change, nothing written.
+        let before = tenant.folder_detail(f.id).await.unwrap();
+        let e = change(
+            author,
+            DocumentChange::Add(vec![doc(
+                DocumentRole::Annex,
+                "y.png",
+                stage(b"PNG y").await,
+            )]),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+        let after = tenant.folder_detail(f.id).await.unwrap();
+        assert_eq!(before.documents.len(), after.documents.len());
+        assert_eq!(before.actions.len(), after.actions.len());
+        // Signed at the first step, rejected at the second: back with its author, who may
+        // change the documents again.
+        tenant
+            .act(
+                f.id,
+                sign(signer, &c, &c2_hash, stage(b"%PDF c, second, signed").await),
+                &actor(),
+            )
+            .await
+            .unwrap();
+        tenant
+            .act(
+                f.id,
+                Act {
+                    user: signer,
+                    on_behalf_of: None,
+                    action: ActionKind::Reject,
+                    comment: Some("Il manque l'annexe.".into()),
+                    target_user: None,
+                    signed: vec![],
+                    signer: None,
+                },
+                &actor(),
+            )
+            .await
+            .unwrap();
+        change(
+            author,
+            DocumentChange::Add(vec![doc(
+                DocumentRole::Annex,
+                "annexe.png",
+                stage(b"PNG z").await,
+            )]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            tenant.folder_detail(f.id).await.unwrap().documents.len(),
+            2,
+            "{}",
+            t.name
+        );
+        // Sent again: the document starts again from its replacement, not from its first file.
+        tenant
+            .start_folder(
+                f.id,
+                author,
+                &[(vec![signer], 1), (vec![signer], 1)],
+                &actor(),
+            )
+            .await
+            .unwrap();
+        let d = tenant.folder_detail(f.id).await.unwrap();
+        let c = d.documents.iter().find(|x| x.id == c).unwrap();
+        assert_eq!(c.current_sha256, c2_hash);
+        assert_eq!(c.size, b"%PDF c, second".len() as i64, "{}", t.name);
     }
 }
 

@@ -671,3 +671,348 @@ fn archive_levels_b_lt_and_b_lta() {
         assert_eq!(v["ok"], true, "{level}: {v}");
     }
 }
+
+impl Ctx<'_> {
+    /// Sends multipart `parts` `(part, name, bytes)` (a part without a file name when `name` is
+    /// empty) to a folder's documents, as `who`.
+    fn documents(
+        &mut self,
+        who: &str,
+        method: &str,
+        path: &str,
+        parts: Vec<(&str, &str, Vec<u8>)>,
+    ) -> (u16, Value) {
+        let token = self.t(who);
+        let mut form = Form::new();
+        for (part, name, bytes) in parts {
+            form = if name.is_empty() {
+                form.part(part.to_string(), Part::bytes(bytes))
+            } else {
+                form.part(
+                    part.to_string(),
+                    Part::bytes(bytes).file_name(name.to_string()),
+                )
+            };
+        }
+        let url = self.s.url(&format!("/api/v1{path}"));
+        let rb = if method == "PUT" {
+            self.c.put(url)
+        } else {
+            self.c.post(url)
+        };
+        let r = rb.bearer_auth(token).multipart(form).send().unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let body = r.json().unwrap_or(Value::Null);
+        if status >= 400 {
+            assert_eq!(ct, "application/problem+json", "{status} {body}");
+        }
+        (status, body)
+    }
+}
+
+fn docs_of(f: &Value) -> Vec<(String, String, String)> {
+    f["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_string(),
+                d["file_name"].as_str().unwrap().to_string(),
+                d["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The author edits the documents of a draft (add, replace, remove), only while it is editable;
+/// a folder without a document to sign is not sent; the edited folder is signed, and the signed
+/// document is the new one. The same through the folder page's forms.
+#[test]
+fn documents_edited_while_draft() {
+    for (engine, env) in engines("parapheur_docs") {
+        eprintln!("engine: {engine}");
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let s = Server::demo(&env);
+        edit_documents(&s);
+    }
+}
+
+fn edit_documents(s: &Server) {
+    let (mut x, work, root) = setup(s);
+    let (st, f) = x.create(
+        "agent.sa",
+        json!({ "title": "Arrêté de nomination", "document_type": "decision",
+                "circuit": [user_step("signature", &x.id("chef.dsi"))] }),
+        vec![("file", "ancien.pdf", pdf("Ancien texte"))],
+    );
+    assert_eq!(st, 201, "{f}");
+    let id = f["id"].as_str().unwrap().to_string();
+    let first = docs_of(&f)[0].0.clone();
+    let docs = format!("/folders/{id}/documents");
+
+    // A document to sign and (role=annex) an annex.
+    let (st, f) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![
+            ("role", "", b"main".to_vec()),
+            ("file", "brouillon.pdf", pdf("Brouillon")),
+        ],
+    );
+    assert_eq!(st, 201, "{f}");
+    let (st, f) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("file", "plan.png", png()), ("role", "", b"annex".to_vec())],
+    );
+    assert_eq!(st, 201, "{f}");
+    let d = docs_of(&f);
+    assert_eq!(
+        d.iter()
+            .map(|(_, n, r)| (n.as_str(), r.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("ancien.pdf", "main"),
+            ("brouillon.pdf", "main"),
+            ("plan.png", "annex")
+        ]
+    );
+    let (draft, annex) = (d[1].0.clone(), d[2].0.clone());
+
+    // Documents to sign are PDF, as at creation; a bad role is refused; nothing changes.
+    let (st, e) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("file", "note.docx", docx())],
+    );
+    assert_eq!(st, 415, "{e}");
+    assert!(
+        e["detail"].as_str().unwrap().contains("convert it to PDF"),
+        "{e}"
+    );
+    let (st, e) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("role", "", b"cover".to_vec()), ("file", "a.pdf", pdf("A"))],
+    );
+    assert_eq!(st, 422, "{e}");
+    let (st, e) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("role", "", b"main".to_vec())],
+    );
+    assert_eq!(st, 422, "{e}");
+    let (_, f) = x.get("agent.sa", &format!("/folders/{id}"));
+    assert_eq!(docs_of(&f).len(), 3);
+
+    // Only the author: the actor does not see the draft (404), an administrator sees it but
+    // may not change it (403).
+    let (st, _) = x.documents("chef.dsi", "POST", &docs, vec![("file", "x.pdf", pdf("X"))]);
+    assert_eq!(st, 404);
+    let (st, e) = x.documents("admin", "POST", &docs, vec![("file", "x.pdf", pdf("X"))]);
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(
+        x.send("admin", "DELETE", &format!("{docs}/{first}"), None)
+            .0,
+        403
+    );
+
+    // Replace the draft: a new version of the same document; a document to sign stays a PDF.
+    let (st, e) = x.documents(
+        "agent.sa",
+        "PUT",
+        &format!("{docs}/{draft}"),
+        vec![("file", "scan.png", png())],
+    );
+    assert_eq!(st, 415, "{e}");
+    let (st, f) = x.documents(
+        "agent.sa",
+        "PUT",
+        &format!("{docs}/{draft}"),
+        vec![("file", "brouillon-2.pdf", pdf("Brouillon 2"))],
+    );
+    assert_eq!(st, 200, "{f}");
+    let replaced = f["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == draft.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(replaced["file_name"], "brouillon-2.pdf");
+    assert_eq!(replaced["version"], 2);
+
+    // Remove everything: an unknown document is not found; with no document to sign the folder
+    // is not sent.
+    for d in [&first, &draft, &annex] {
+        let (st, e) = x.send("agent.sa", "DELETE", &format!("{docs}/{d}"), None);
+        assert_eq!(st, 204, "{e}");
+    }
+    assert_eq!(
+        x.send("agent.sa", "DELETE", &format!("{docs}/{first}"), None)
+            .0,
+        404
+    );
+    let (st, e) = x.post("agent.sa", &format!("/folders/{id}/start"), json!({}));
+    assert_eq!(st, 422, "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no document to sign"),
+        "{e}"
+    );
+
+    // The final text, sent and signed.
+    let final_pdf = pdf("Texte definitif");
+    let (st, f) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("file", "definitif.pdf", final_pdf.clone())],
+    );
+    assert_eq!(st, 201, "{f}");
+    let doc = docs_of(&f)[0].0.clone();
+    let (st, f) = x.post("agent.sa", &format!("/folders/{id}/start"), json!({}));
+    assert_eq!(st, 200, "{f}");
+    // In the circuit: no change (409), nothing written.
+    let (st, e) = x.documents(
+        "agent.sa",
+        "POST",
+        &docs,
+        vec![("file", "tard.pdf", pdf("Tard"))],
+    );
+    assert_eq!(st, 409, "{e}");
+    assert_eq!(
+        x.send("agent.sa", "DELETE", &format!("{docs}/{doc}"), None)
+            .0,
+        409
+    );
+    let (st, f) = x.act("chef.dsi", &id, json!({ "action": "sign" }));
+    assert_eq!(st, 200, "{f}");
+    assert_eq!(f["status"], "completed", "{f}");
+    assert_eq!(docs_of(&f).len(), 1);
+    let (st, signed) = x.bytes("agent.sa", &format!("{docs}/{doc}"));
+    assert_eq!(st, 200);
+    // An incremental update of the new document.
+    assert!(signed.starts_with(&final_pdf));
+    assert!(signed.len() > final_pdf.len());
+    check_pdf_with_tools(work.path(), "edited.pdf", &signed, &root);
+    // The history tells every change.
+    let actions: Vec<&str> = f["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for (kind, n) in [
+        ("add_document", 3),
+        ("replace_document", 1),
+        ("remove_document", 3),
+    ] {
+        assert_eq!(
+            actions.iter().filter(|a| **a == kind).count(),
+            n,
+            "{kind}: {actions:?}"
+        );
+    }
+    // The signature certificate comes.
+    assert_eq!(
+        x.bytes("agent.sa", &format!("/folders/{id}/evidence.pdf"))
+            .0,
+        200
+    );
+
+    // Through the folder page: the forms appear for the author of a draft; adding a document
+    // and removing one post back to the page.
+    let (st, f) = x.create(
+        "agent.sa",
+        json!({ "title": "Note par la page", "document_type": "note",
+                "circuit": [user_step("visa", &x.id("chef.dsi"))] }),
+        vec![("file", "page.pdf", pdf("Page"))],
+    );
+    assert_eq!(st, 201, "{f}");
+    let id = f["id"].as_str().unwrap().to_string();
+    let web = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let csrf_in = |html: &str| {
+        let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+        html[at..at + html[at..].find('"').unwrap()].to_string()
+    };
+    let login = web.get(s.url("/login")).send().unwrap().text().unwrap();
+    let r = web
+        .post(s.url("/login"))
+        .form(&[
+            ("login", "agent.sa@mtnra".to_string()),
+            ("password", s.password("agent.sa@mtnra")),
+            ("_csrf", csrf_in(&login)),
+        ])
+        .send()
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let page = web
+        .get(s.url(&format!("/parapheur/{id}")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("id=\"add-documents\""), "no upload form");
+    let csrf = csrf_in(&page);
+    let upload = |role: &str, name: &str, bytes: Vec<u8>| {
+        web.post(s.url(&format!("/parapheur/{id}/documents")))
+            .multipart(
+                Form::new()
+                    .text("_csrf", csrf.clone())
+                    .text("role", role.to_string())
+                    .part("file", Part::bytes(bytes).file_name(name.to_string())),
+            )
+            .send()
+            .unwrap()
+    };
+    let r = upload("main", "lettre.docx", docx());
+    assert_eq!(r.status().as_u16(), 415);
+    let html = r.text().unwrap();
+    assert!(html.contains("id=\"action-error\"") && html.contains("convert it to PDF"));
+    let r = upload("annex", "plan.png", png());
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, f) = x.get("agent.sa", &format!("/folders/{id}"));
+    let d = docs_of(&f);
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[1].2, "annex");
+    // Without the CSRF token: refused, nothing removed.
+    let r = web
+        .post(s.url(&format!("/parapheur/{id}/documents/{}/remove", d[1].0)))
+        .form(&[("_csrf", "wrong")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = web
+        .post(s.url(&format!("/parapheur/{id}/documents/{}/remove", d[1].0)))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, f) = x.get("agent.sa", &format!("/folders/{id}"));
+    assert_eq!(docs_of(&f).len(), 1);
+    let page = web
+        .get(s.url(&format!("/parapheur/{id}?fait=remove_document")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("id=\"done\""));
+}

@@ -118,7 +118,13 @@ pub fn routes() -> Router<AppState> {
         .route("/folders/{id}/start", post(parapheur::start))
         .route("/folders/{id}/actions", post(parapheur::act))
         .route("/folders/{id}/recall", post(parapheur::recall))
-        .route("/folders/{id}/documents/{doc}", get(parapheur::document))
+        .route("/folders/{id}/documents", post(parapheur::add_documents))
+        .route(
+            "/folders/{id}/documents/{doc}",
+            get(parapheur::document)
+                .put(parapheur::replace_document)
+                .delete(parapheur::remove_document),
+        )
         .route("/folders/{id}/evidence.pdf", get(parapheur::evidence))
         .route(
             "/circuit-templates",

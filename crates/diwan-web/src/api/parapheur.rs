@@ -36,6 +36,19 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
+/// Streams one file part into the upload area (checked: type sniffing, size limits).
+async fn receive(
+    app: &App,
+    index: usize,
+    field: &mut axum::extract::multipart::Field<'_>,
+) -> Result<AcceptedFile, ApiError> {
+    let mut up = app.begin_upload(index, field.file_name()).await?;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        up.write(&chunk).await?;
+    }
+    Ok(up.finish().await?)
+}
+
 /// Reads `metadata` (JSON), `file` parts (documents to sign) and `annex` parts, streamed.
 async fn read_folder_parts(
     app: &App,
@@ -60,12 +73,7 @@ async fn read_folder_parts(
                 meta = Some(parse_json::<FolderRequest>(&buf, "metadata")?);
             }
             "file" | "annex" => {
-                let index = mains.len() + annexes.len();
-                let mut up = app.begin_upload(index, field.file_name()).await?;
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                    up.write(&chunk).await?;
-                }
-                let f = up.finish().await?;
+                let f = receive(app, mains.len() + annexes.len(), &mut field).await?;
                 if name == "file" {
                     mains.push(f);
                 } else {
@@ -241,6 +249,121 @@ pub async fn document(
 ) -> Result<Response, ApiError> {
     let (name, media_type, hash) = st.app.folder_document(&who, folder_id(&id)?, &doc).await?;
     stream_blob(&st.app, &hash, &media_type, &name).await
+}
+
+/// Reads the parts of a change of documents: `file` parts (their role given by a `role` field,
+/// `main` by default, wherever it comes) and `annex` parts; at most one file when `single`.
+async fn read_document_parts(
+    app: &App,
+    mp: &mut Multipart,
+    single: bool,
+) -> Result<(Vec<AcceptedFile>, Vec<AcceptedFile>), ApiError> {
+    let mut role = None;
+    let mut files = Vec::new();
+    let mut annexes = Vec::new();
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "role" if !single => {
+                let text = field.text().await.map_err(multipart_error)?;
+                role = Some(match text.trim() {
+                    "main" => false,
+                    "annex" => true,
+                    _ => return Err(ApiError(AppError::field("role", "expected main or annex"))),
+                });
+            }
+            "file" | "annex" if !(single && name == "annex") => {
+                if single && !files.is_empty() {
+                    return Err(ApiError(AppError::field(
+                        "file",
+                        "give one file to replace the document",
+                    )));
+                }
+                let f = receive(app, files.len() + annexes.len(), &mut field).await?;
+                if name == "file" {
+                    files.push(f);
+                } else {
+                    annexes.push(f);
+                }
+            }
+            other => {
+                return Err(ApiError(AppError::BadRequest(format!(
+                    "unexpected part {other:?}: expected {}",
+                    if single {
+                        "one `file` part"
+                    } else {
+                        "`file` parts with a `role` (main or annex), and `annex` parts"
+                    }
+                ))))
+            }
+        }
+    }
+    if role == Some(true) {
+        files.append(&mut annexes);
+        return Ok((vec![], files));
+    }
+    Ok((files, annexes))
+}
+
+/// Reads the document parts, draining the body when they are refused.
+async fn document_parts(
+    app: &App,
+    mp: &mut Multipart,
+    single: bool,
+) -> Result<(Vec<AcceptedFile>, Vec<AcceptedFile>), ApiError> {
+    let r = read_document_parts(app, mp, single).await;
+    if r.is_err() {
+        drain_multipart(mp).await;
+    }
+    r
+}
+
+/// `POST /api/v1/folders/{id}/documents` (multipart: `file` parts and a `role` field, `main` or
+/// `annex`; or `annex` parts): adds documents to a folder its author is editing.
+pub async fn add_documents(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    mut mp: Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = folder_id(&id)?;
+    let (mains, annexes) = document_parts(&st.app, &mut mp, false).await?;
+    let f = st
+        .app
+        .add_folder_documents(&who, id, mains, annexes)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(f))))
+}
+
+/// `PUT /api/v1/folders/{id}/documents/{doc}` (multipart: one `file` part): the document's
+/// new version, in a folder its author is editing.
+pub async fn replace_document(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path((id, doc)): Path<(String, String)>,
+    mut mp: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    let id = folder_id(&id)?;
+    let (mut files, _) = document_parts(&st.app, &mut mp, true).await?;
+    let file = files
+        .pop()
+        .ok_or_else(|| ApiError(AppError::field("file", "the file part is missing")))?;
+    Ok(Json(json!(
+        st.app.replace_folder_document(&who, id, &doc, file).await?
+    )))
+}
+
+/// `DELETE /api/v1/folders/{id}/documents/{doc}`: removes a document from a folder its author
+/// is editing.
+pub async fn remove_document(
+    State(st): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path((id, doc)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    st.app
+        .remove_folder_document(&who, folder_id(&id)?, &doc)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/folders/{id}/evidence.pdf`: the sealed signature certificate.

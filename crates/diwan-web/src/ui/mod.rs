@@ -67,7 +67,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/parapheur/{id}", get(parapheur::show))
         .route("/parapheur/{id}/actions", post(parapheur::action))
+        .route("/parapheur/{id}/documents", post(parapheur::add_documents))
         .route("/parapheur/{id}/documents/{doc}", get(parapheur::document))
+        .route(
+            "/parapheur/{id}/documents/{doc}/remove",
+            post(parapheur::remove_document),
+        )
         .route("/parapheur/{id}/bordereau.pdf", get(parapheur::evidence))
         .route("/portail", get(portal::directory))
         .route(

@@ -569,6 +569,7 @@ async fn show_page(
             FolderStatus::Draft | FolderStatus::Rejected | FolderStatus::Recalled
         );
     let can_recall = author && status == FolderStatus::InCircuit && nobody_acted;
+    let can_edit = author && status.is_editable();
     let writer = who.require_writer().is_ok();
     let folder = json!({
         "id": id.to_string(), "title": f.folder.title, "document_type": f.folder.document_type,
@@ -590,6 +591,7 @@ async fn show_page(
             awaiting => awaiting && writer && status == FolderStatus::InCircuit,
             current_kind => current_kind, can_start => can_start && writer,
             can_recall => can_recall && writer, writer => writer,
+            can_edit => can_edit && writer,
             completed => status == FolderStatus::Completed,
             users => others, done => done, message => message.clone(), ..ctx
         },
@@ -651,22 +653,137 @@ pub async fn action(
             .await
             .map(|_| ()),
     };
+    outcome(&st, lang, &user, id, &f.action, r).await
+}
+
+/// After a change on a folder: back to its page saying what was `done`, or the page with the
+/// error (the folder not found: the error page).
+async fn outcome(
+    st: &AppState,
+    lang: Lang,
+    user: &WebUser,
+    id: FolderId,
+    done: &str,
+    r: Result<(), AppError>,
+) -> Response {
     match r {
-        Ok(()) => Redirect::to(&format!("/parapheur/{id}?fait={}", f.action)).into_response(),
-        Err(AppError::NotFound(_)) => error_page(
-            &st,
+        Ok(()) => Redirect::to(&format!("/parapheur/{id}?fait={done}")).into_response(),
+        Err(AppError::NotFound(what)) if what != "document" => error_page(
+            st,
             lang,
-            Some(&user),
+            Some(user),
             &AppError::NotFound(lang.t("folder.not_found")),
         ),
         Err(e) => {
             let message = super::form_error(&e, lang, "folder.field");
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut r = show_page(&st, lang, &user, id, None, Some(message)).await;
+            let mut r = show_page(st, lang, user, id, None, Some(message)).await;
             *r.status_mut() = status;
             r
         }
     }
+}
+
+/// `POST /parapheur/{id}/documents` (multipart: `_csrf` first, `role` (main or annex), then
+/// `file` parts): adds documents to a folder its author is editing.
+pub async fn add_documents(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Path(id): Path<String>,
+    mut mp: Multipart,
+) -> Response {
+    let id = match folder_id(&id, lang) {
+        Ok(id) => id,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
+    };
+    let expired = || AppError::Forbidden(lang.t("form.expired"));
+    let mut csrf_ok = false;
+    let mut annex = false;
+    let mut files = Vec::new();
+    let r = loop {
+        let mut field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(AppError::BadRequest(e.body_text())),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if !csrf_ok && name != "_csrf" {
+            crate::api::correspondences::drain_multipart(&mut mp).await;
+            return error_page(&st, lang, Some(&user), &expired());
+        }
+        match name.as_str() {
+            "_csrf" => match field.text().await {
+                Ok(t) if user.check_csrf(&t).is_ok() => csrf_ok = true,
+                _ => return error_page(&st, lang, Some(&user), &expired()),
+            },
+            "role" => match field.text().await.as_deref() {
+                Ok("main") => annex = false,
+                Ok("annex") => annex = true,
+                _ => break Err(AppError::field("role", lang.t("folder.bad_role"))),
+            },
+            "file" => {
+                if field.file_name().unwrap_or("").is_empty() {
+                    continue;
+                }
+                match super::receive_file(&st, files.len(), &mut field).await {
+                    Ok(f) => files.push(f),
+                    Err(e) => break Err(e),
+                }
+            }
+            _ => continue,
+        }
+    };
+    if r.is_err() {
+        crate::api::correspondences::drain_multipart(&mut mp).await;
+    }
+    if !csrf_ok {
+        return error_page(&st, lang, Some(&user), &expired());
+    }
+    let r = match r {
+        Ok(()) if annex => st
+            .app
+            .add_folder_documents(&user.principal, id, vec![], files)
+            .await
+            .map(|_| ()),
+        Ok(()) => st
+            .app
+            .add_folder_documents(&user.principal, id, files, vec![])
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    outcome(&st, lang, &user, id, "add_document", r).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /parapheur/{id}/documents/{doc}/remove`: removes a document from a folder its author
+/// is editing.
+pub async fn remove_document(
+    State(st): State<AppState>,
+    lang: Lang,
+    user: WebUser,
+    Path((id, doc)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = user.check_csrf(&f.csrf) {
+        return error_page(&st, lang, Some(&user), &e);
+    }
+    let id = match folder_id(&id, lang) {
+        Ok(id) => id,
+        Err(e) => return error_page(&st, lang, Some(&user), &e),
+    };
+    let r = st
+        .app
+        .remove_folder_document(&user.principal, id, &doc)
+        .await
+        .map(|_| ());
+    outcome(&st, lang, &user, id, "remove_document", r).await
 }
 
 /// `GET /parapheur/{id}/documents/{doc}`: the current (signed) version of a document.

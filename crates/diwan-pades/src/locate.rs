@@ -312,6 +312,8 @@ struct Interp<'r, S: Source + ?Sized> {
 }
 
 const MAX_OPS: usize = 5_000_000;
+/// Cap on the entries of a width table or a CMap (a CID font has at most 65,536 glyphs).
+const MAX_MAP_ENTRIES: usize = 1 << 20;
 const MAX_FORM_DEPTH: usize = 8;
 
 fn page_glyphs<S: Source + ?Sized>(
@@ -514,15 +516,24 @@ impl<S: Source + ?Sized> Interp<'_, S> {
         if depth >= MAX_FORM_DEPTH {
             return Ok(());
         }
-        let Some(x) = self.resource(resources, b"XObject", name)? else {
+        let Some(xref) = self.resource(resources, b"XObject", name)? else {
             return Ok(());
         };
-        let x = self.reader.resolve(&x)?;
+        let x = self.reader.resolve(&xref)?;
         let Some(d) = x.as_dict() else { return Ok(()) };
         if d.name(b"Subtype") != Some(b"Form") {
             return Ok(());
         }
-        let data = decode(self.reader, &x)?;
+        let data = match xref.as_ref().and_then(|r| self.fonts.1.get(&r)) {
+            Some(data) => data.clone(),
+            None => {
+                let data = Rc::new(decode(self.reader, &x)?);
+                if let Some(r) = xref.as_ref() {
+                    self.fonts.1.insert(r, data.clone());
+                }
+                data
+            }
+        };
         let matrix = d
             .get(b"Matrix")
             .and_then(Obj::as_array)
@@ -828,8 +839,12 @@ fn lzw(data: &[u8], early: bool) -> Result<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // Fonts
 
+/// Fonts and decoded form XObjects, by object, across the pages.
 #[derive(Default)]
-struct FontCache(HashMap<(u32, u16), Rc<Font>>);
+struct FontCache(
+    HashMap<(u32, u16), Rc<Font>>,
+    HashMap<(u32, u16), Rc<Vec<u8>>>,
+);
 
 /// A byte range of a codespace (`codespacerange`).
 #[derive(Debug, Clone, PartialEq)]
@@ -904,6 +919,9 @@ impl CMap {
                         }
                         b"endbfrange" => {
                             for p in operands.chunks(3) {
+                                if m.unicode.len() >= MAX_MAP_ENTRIES {
+                                    break;
+                                }
                                 let [Obj::Str(lo), Obj::Str(hi), dst] = p else {
                                     continue;
                                 };
@@ -1123,7 +1141,10 @@ impl Font {
                         }
                         (Some(last), Some(w)) => {
                             let last = last.as_int().unwrap_or(0).max(0) as u32;
-                            if last >= first && last - first <= 0x1_0000 {
+                            if last >= first
+                                && last - first <= 0x1_0000
+                                && widths.len() < MAX_MAP_ENTRIES
+                            {
                                 for c in first..=last {
                                     widths.insert(c, num(Some(w)) / 1000.0);
                                 }
@@ -1805,6 +1826,19 @@ mod tests {
             &[form, second],
         );
         let h = find(&pdf, "#form#");
+        // A form that draws itself: bounded.
+        let looping = String::from_utf8(stream_obj(
+            "/Type /XObject /Subtype /Form /BBox [0 0 9 9] /Resources << /XObject << /Fx 6 0 R >> >>",
+            b"/Fx Do /Fx Do /Fx Do",
+        ))
+        .unwrap();
+        let pdf2 = pdf_with(
+            "",
+            "/Resources << /XObject << /Fx 6 0 R >> >>",
+            b"/Fx Do",
+            &[looping],
+        );
+        assert!(find_text(&pdf2, "#form#").is_ok());
         close(
             h.rect,
             [

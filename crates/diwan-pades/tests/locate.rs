@@ -208,12 +208,8 @@ fn reportlab_standard_and_truetype_fonts() {
     }
 }
 
-#[test]
-fn krilla_letter_with_cid_fonts() {
-    if !pdftotext() || !tool("qpdf") {
-        return;
-    }
-    let letter = diwan_pdf::letter::LetterData {
+fn sample_letter() -> diwan_pdf::letter::LetterData {
+    diwan_pdf::letter::LetterData {
         administration_fr: "Royaume du Maroc — Ministère de l'Intérieur".into(),
         administration_ar: "المملكة المغربية — وزارة الداخلية".into(),
         entity_fr: "Direction des affaires juridiques".into(),
@@ -227,8 +223,15 @@ fn krilla_letter_with_cid_fonts() {
                Veuillez agréer l'expression de ma considération distinguée.\n\n[[SIGN_DG]]"
             .into(),
         signer: "Le Directeur #signature#".into(),
-    };
-    let pdf = diwan_pdf::letter::render(&letter).unwrap();
+    }
+}
+
+#[test]
+fn krilla_letter_with_cid_fonts() {
+    if !pdftotext() || !tool("qpdf") {
+        return;
+    }
+    let pdf = diwan_pdf::letter::render(&sample_letter()).unwrap();
     for (what, pdf) in variants(&pdf) {
         for tag in ["[[SIGN_DG]]", "#signature#", "2026/DAJ/0142"] {
             agrees(&pdf, tag, what);
@@ -318,6 +321,24 @@ fn broken_and_encrypted_inputs_are_errors() {
     let _ = find_text(&garbled, "{sig:1}");
     if !tool("qpdf") {
         return;
+    }
+    // Random damage in an uncompressed letter (CID fonts, CMaps, width arrays): no panic.
+    let letter = qpdf_transform(
+        &diwan_pdf::letter::render(&sample_letter()).unwrap(),
+        &["--stream-data=uncompress", "--object-streams=disable"],
+    );
+    const DAMAGE: &[u8] = b"()<>[]/ 0-9.Tj\\n";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..300 {
+        let mut bad = letter.clone();
+        for _ in 0..8 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let i = (seed % bad.len() as u64) as usize;
+            bad[i] = DAMAGE[(seed >> 32) as usize % DAMAGE.len()];
+        }
+        let _ = find_text(&bad, "[[SIGN_DG]]");
     }
     let enc = qpdf_transform(&pdf, &["--encrypt", "u", "o", "256", "--"]);
     assert!(matches!(

@@ -160,13 +160,17 @@ c.save()
 "#;
 
 fn reportlab_pdf() -> Option<Vec<u8>> {
-    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    // The platform's vendored Noto Sans, embedded by ReportLab as a TrueType subset.
+    let font = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/fonts/NotoSans-Regular.ttf"
+    );
     let has = Command::new("python3")
         .args(["-c", "import reportlab"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has || !std::path::Path::new(font).exists() {
-        eprintln!("python3 with reportlab and DejaVu Sans not available: skipping");
+        eprintln!("python3 with reportlab not available: skipping");
         return None;
     }
     let d = tempfile::tempdir().unwrap();

@@ -170,6 +170,10 @@ fn reportlab_pdf() -> Option<Vec<u8>> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !has || !std::path::Path::new(font).exists() {
+        assert!(
+            std::env::var("DIWAN_REQUIRE_TOOLS").is_err(),
+            "python3 with reportlab is required (DIWAN_REQUIRE_TOOLS is set)"
+        );
         eprintln!("python3 with reportlab not available: skipping");
         return None;
     }

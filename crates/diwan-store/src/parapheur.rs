@@ -342,6 +342,25 @@ struct ActionRow<'a> {
     signer: Option<&'a str>,
 }
 
+impl<'a> ActionRow<'a> {
+    /// An entry of `user` outside any step, with no comment, target or document.
+    fn plain(round: i64, user: UserId, action: ActionKind) -> Self {
+        ActionRow {
+            round,
+            step_position: None,
+            user,
+            on_behalf_of: None,
+            action,
+            comment: None,
+            target_user: None,
+            document_id: None,
+            hash_before: None,
+            hash_after: None,
+            signer: None,
+        }
+    }
+}
+
 async fn insert_action(
     tx: &mut AnyConnection,
     admin: &str,
@@ -676,19 +695,7 @@ impl Tenant {
             &mut tx,
             &admin,
             &fid,
-            ActionRow {
-                round: 0,
-                step_position: None,
-                user: new.author,
-                on_behalf_of: None,
-                action: ActionKind::Create,
-                comment: None,
-                target_user: None,
-                document_id: None,
-                hash_before: None,
-                hash_after: None,
-                signer: None,
-            },
+            ActionRow::plain(0, new.author, ActionKind::Create),
         )
         .await?;
         audit::append(
@@ -892,19 +899,7 @@ impl Tenant {
         let now = micros(OffsetDateTime::now_utc());
         let mut tx = self.store.begin().await?;
         let f = lock_editable(&mut tx, &admin, id, author, "documents").await?;
-        let row = |action: ActionKind| ActionRow {
-            round: f.round,
-            step_position: None,
-            user: author,
-            on_behalf_of: None,
-            action,
-            comment: None,
-            target_user: None,
-            document_id: None,
-            hash_before: None,
-            hash_after: None,
-            signer: None,
-        };
+        let row = |action: ActionKind| ActionRow::plain(f.round, author, action);
         let mut touched = Vec::new();
         let (event, details) = match &change {
             DocumentChange::Add(docs) => {
@@ -1168,19 +1163,7 @@ impl Tenant {
             &mut tx,
             &admin,
             &fid,
-            ActionRow {
-                round,
-                step_position: None,
-                user: author,
-                on_behalf_of: None,
-                action: ActionKind::Start,
-                comment: None,
-                target_user: None,
-                document_id: None,
-                hash_before: None,
-                hash_after: None,
-                signer: None,
-            },
+            ActionRow::plain(round, author, ActionKind::Start),
         )
         .await?;
         let first = pending_actors(&mut tx, &fid, 1).await?;
@@ -1660,19 +1643,7 @@ impl Tenant {
             &mut tx,
             &admin,
             &fid,
-            ActionRow {
-                round: f.round,
-                step_position: None,
-                user: author,
-                on_behalf_of: None,
-                action: ActionKind::Recall,
-                comment: None,
-                target_user: None,
-                document_id: None,
-                hash_before: None,
-                hash_after: None,
-                signer: None,
-            },
+            ActionRow::plain(f.round, author, ActionKind::Recall),
         )
         .await?;
         notify(

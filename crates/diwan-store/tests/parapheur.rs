@@ -286,6 +286,19 @@ async fn documents_change_while_the_folder_is_editable() {
             let tenant = tenant.clone();
             async move { tenant.change_folder_documents(f.id, who, c, &actor()).await }
         };
+        let start = || {
+            let tenant = tenant.clone();
+            async move {
+                tenant
+                    .start_folder(
+                        f.id,
+                        author,
+                        &[(vec![signer], 1), (vec![signer], 1)],
+                        &actor(),
+                    )
+                    .await
+            }
+        };
         let first = tenant.folder_detail(f.id).await.unwrap().documents[0]
             .id
             .clone();
@@ -391,15 +404,7 @@ async fn documents_change_while_the_folder_is_editable() {
         )
         .await
         .unwrap();
-        let e = tenant
-            .start_folder(
-                f.id,
-                author,
-                &[(vec![signer], 1), (vec![signer], 1)],
-                &actor(),
-            )
-            .await
-            .unwrap_err();
+        let e = start().await.unwrap_err();
         assert!(matches!(e, StoreError::Invalid(_)), "{e}");
         assert_eq!(
             tenant.folder(f.id).await.unwrap().status,
@@ -428,15 +433,7 @@ async fn documents_change_while_the_folder_is_editable() {
         )
         .await
         .unwrap();
-        tenant
-            .start_folder(
-                f.id,
-                author,
-                &[(vec![signer], 1), (vec![signer], 1)],
-                &actor(),
-            )
-            .await
-            .unwrap();
+        start().await.unwrap();
         // In the circuit: no change, nothing written.
         let before = tenant.folder_detail(f.id).await.unwrap();
         let e = change(
@@ -496,15 +493,7 @@ async fn documents_change_while_the_folder_is_editable() {
             t.name
         );
         // Sent again: the document starts again from its replacement, not from its first file.
-        tenant
-            .start_folder(
-                f.id,
-                author,
-                &[(vec![signer], 1), (vec![signer], 1)],
-                &actor(),
-            )
-            .await
-            .unwrap();
+        start().await.unwrap();
         let d = tenant.folder_detail(f.id).await.unwrap();
         let c = d.documents.iter().find(|x| x.id == c).unwrap();
         assert_eq!(c.current_sha256, c2_hash);

@@ -411,7 +411,7 @@ impl Tenant {
     /// The size of each of `owner`'s queues, counted at once (one read connection each).
     pub async fn queue_counts(&self, owner: &QueueOwner, today: Date) -> Result<Vec<(Queue, i64)>> {
         let counts = futures_util::future::try_join_all(Queue::ALL.iter().map(|q| async move {
-            Ok::<_, StoreError>((*q, self.queue(owner, *q, today, 1, 0).await?.total))
+            Ok::<_, StoreError>((*q, self.queue_page(owner, *q, today, None).await?.total))
         }))
         .await?;
         Ok(counts)
@@ -426,9 +426,20 @@ impl Tenant {
         limit: i64,
         offset: i64,
     ) -> Result<Page<Correspondence>> {
+        let page = (limit.clamp(1, 500), offset.max(0));
+        self.queue_page(owner, queue, today, Some(page)).await
+    }
+
+    /// A queue's total, and the page `(limit, offset)` of it when asked (counts alone read no
+    /// record).
+    async fn queue_page(
+        &self,
+        owner: &QueueOwner,
+        queue: Queue,
+        today: Date,
+        page: Option<(i64, i64)>,
+    ) -> Result<Page<Correspondence>> {
         let mut q = crate::registry::QueryBuilder::new(self.admin_str());
-        let limit = limit.clamp(1, 500);
-        let offset = offset.max(0);
         let cols = crate::registry::CORR_COLS
             .split(", ")
             .map(|c| format!("c.{}", c.trim()))
@@ -449,6 +460,12 @@ impl Tenant {
                 .fetch_one(self.store.read())
                 .await?
                 .try_get(0)?;
+            let Some((limit, offset)) = page else {
+                return Ok(Page {
+                    items: vec![],
+                    total,
+                });
+            };
             let rows = q
                 .bind(sqlx::query(&format!(
                     "SELECT {cols} FROM (SELECT correspondence_id, d FROM ({open}) s \
@@ -490,6 +507,12 @@ impl Tenant {
             .fetch_one(self.store.read())
             .await?
             .try_get(0)?;
+        let Some((limit, offset)) = page else {
+            return Ok(Page {
+                items: vec![],
+                total,
+            });
+        };
         let rows = q
             .bind(sqlx::query(&format!(
                 "SELECT {cols} FROM correspondences c WHERE {where_sql} \

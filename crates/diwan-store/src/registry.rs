@@ -667,8 +667,15 @@ impl Tenant {
         // A full-text query can match a large part of a million records: its count stops at
         // SEARCH_COUNT_CAP + 1 (the caller says "more than …").
         let count_sql = if filter.query.is_some() {
+            // PostgreSQL: ordered like the page, so that a common word walks the newest rows
+            // (and stops at the cap) instead of reading all its matches from GIN into a bitmap:
+            // 108 → 6 ms for a word in a third of a million records.
+            let order = match self.store.backend() {
+                crate::Backend::Postgres => format!(" ORDER BY {newest_first}"),
+                crate::Backend::Sqlite => String::new(),
+            };
             format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {where_sql} LIMIT {}) s",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {where_sql}{order} LIMIT {}) s",
                 SEARCH_COUNT_CAP + 1
             )
         } else {

@@ -137,6 +137,33 @@ fn dmy_hm(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
     )
 }
 
+/// Size of a visible signature block, in points.
+const BLOCK_WIDTH: f32 = 172.0;
+const BLOCK_HEIGHT: f32 = 84.0;
+
+/// Where the visible block of the `earlier`+1-th signer of a step goes: at the step's `tag`
+/// when the document has it (each later signer of the step below the one before), else at
+/// `foot` on the last page.
+fn place_block(
+    pdf: &[u8],
+    tag: Option<&str>,
+    earlier: usize,
+    foot: [f32; 4],
+    lines: Vec<String>,
+) -> Visible {
+    if let Some(mut hit) = tag.and_then(|t| diwan_pades::find_text(pdf, t).ok().flatten()) {
+        let down = earlier as f32 * (BLOCK_HEIGHT + 6.0);
+        hit.rect[1] -= down;
+        hit.rect[3] -= down;
+        return Visible::at_tag(&hit, BLOCK_WIDTH, BLOCK_HEIGHT, lines);
+    }
+    Visible {
+        page: page_count(pdf),
+        rect: foot,
+        lines,
+    }
+}
+
 fn page_count(pdf: &[u8]) -> usize {
     diwan_pades::reader::Reader::<[u8]>::open(Box::from(pdf))
         .and_then(|r| r.pages())
@@ -777,6 +804,10 @@ impl App {
             } else {
                 None
             };
+            let step = f.current();
+            let step_tag = step.and_then(|s| s.tag.clone());
+            let signed_here =
+                step.map_or(0, |s| s.actors.iter().filter(|a| a.state == "done").count());
             let mut signed = Vec::new();
             for d in f.documents.iter().filter(|d| d.role == DocumentRole::Main) {
                 let hash = BlobHash::parse(&d.current_sha256)
@@ -807,16 +838,15 @@ impl App {
                     lines.push(format!("on behalf of {dn}"));
                     reason = format!("{reason} — par délégation de {dn} (on behalf of {dn})");
                 }
+                // At the step's tag when the document has it (below the blocks of this step's
+                // earlier signers), else in a row at the foot of the last page.
                 let index = (d.version - 1).max(0) as usize;
                 let col = (index % 3) as f32;
                 let row = (index / 3) as f32;
                 let x = 30.0 + col * 180.0;
                 let y = 30.0 + row * 92.0;
-                let visible = Visible {
-                    page: page_count(&pdf),
-                    rect: [x, y, x + 172.0, y + 84.0],
-                    lines,
-                };
+                let foot = [x, y, x + BLOCK_WIDTH, y + BLOCK_HEIGHT];
+                let tag = step_tag.clone();
                 let key = key.clone();
                 let validation = validation.clone();
                 let tsa = self.pki().timestamps.clone();
@@ -829,6 +859,7 @@ impl App {
                     (SigningKey::Seal(..), _) => Some(admin.names.fr.clone()),
                 };
                 let out = tokio::task::spawn_blocking(move || {
+                    let visible = place_block(&pdf, tag.as_deref(), signed_here, foot, lines);
                     let (k, cert, chain) = key.parts();
                     let signer = CmsSigner {
                         key: k,
@@ -1267,11 +1298,13 @@ impl App {
                     kind: StepKind::Visa,
                     assignee: Assignee::User { user: head },
                     quorum: diwan_core::parapheur::Quorum::All,
+                    tag: None,
                 },
                 StepSpec {
                     kind: StepKind::Signature,
                     assignee: Assignee::User { user: sg },
                     quorum: diwan_core::parapheur::Quorum::All,
+                    tag: None,
                 },
             ];
             let f = tenant

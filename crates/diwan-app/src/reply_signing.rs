@@ -96,6 +96,7 @@ impl App {
                             },
                         },
                         quorum: Quorum::Any,
+                        tag: None,
                     }])
                 }
             }

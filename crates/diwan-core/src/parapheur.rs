@@ -347,7 +347,15 @@ pub struct StepSpec {
     pub assignee: Assignee,
     #[serde(default)]
     pub quorum: Quorum,
+    /// Signature and seal steps: a placeholder written in the documents (e.g. `#signature-dg#`)
+    /// where the visible signature block goes. Without one, or when a document does not
+    /// contain it, the block goes in a row at the foot of the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
+
+/// Longest placement tag, in characters.
+pub const MAX_TAG: usize = 80;
 
 /// A circuit that passed the rules that need no lookup: non-empty, not too long, groups without
 /// duplicates, quorums that can be met by the group sizes known now.
@@ -367,6 +375,20 @@ impl Circuit {
                 step: i + 1,
                 message,
             };
+            if let Some(t) = &s.tag {
+                if s.kind == StepKind::Visa {
+                    return Err(err(
+                        "a visa is not a signature: a placement tag is for signature and seal steps"
+                            .into(),
+                    ));
+                }
+                let n = t.chars().count();
+                if n == 0 || n > MAX_TAG || t.trim() != t || t.chars().any(char::is_control) {
+                    return Err(err(format!(
+                        "a placement tag is 1 to {MAX_TAG} characters, without surrounding spaces"
+                    )));
+                }
+            }
             match &s.assignee {
                 Assignee::Group { users } => {
                     if users.is_empty() {
@@ -488,6 +510,7 @@ mod tests {
             kind: StepKind::Signature,
             assignee: Assignee::Group { users: vec![u, u] },
             quorum: Quorum::Any,
+            tag: None,
         };
         assert!(Circuit::new(vec![dup]).is_err());
         let too_many = StepSpec {
@@ -496,6 +519,7 @@ mod tests {
                 users: vec![user(), user()],
             },
             quorum: Quorum::NOf(3),
+            tag: None,
         };
         let e = Circuit::new(vec![too_many]).unwrap_err();
         assert!(e.to_string().starts_with("step 1:"), "{e}");
@@ -503,8 +527,26 @@ mod tests {
             kind: StepKind::Visa,
             assignee: Assignee::User { user: u },
             quorum: Quorum::NOf(2),
+            tag: None,
         };
         assert!(Circuit::new(vec![one_of_one]).is_err());
+        let tagged = |kind, tag: &str| StepSpec {
+            kind,
+            assignee: Assignee::User { user: u },
+            quorum: Quorum::All,
+            tag: Some(tag.to_string()),
+        };
+        assert!(Circuit::new(vec![tagged(StepKind::Signature, "#sig-dg#")]).is_ok());
+        assert!(Circuit::new(vec![tagged(StepKind::Seal, "[[CACHET]]")]).is_ok());
+        for bad in [
+            tagged(StepKind::Visa, "#visa#"),
+            tagged(StepKind::Signature, ""),
+            tagged(StepKind::Signature, " #sig#"),
+            tagged(StepKind::Signature, "#a\nb#"),
+            tagged(StepKind::Signature, &"x".repeat(MAX_TAG + 1)),
+        ] {
+            assert!(Circuit::new(vec![bad.clone()]).is_err(), "{bad:?}");
+        }
         let ok = Circuit::new(vec![
             StepSpec {
                 kind: StepKind::Visa,
@@ -513,6 +555,7 @@ mod tests {
                     entity: EntityRef::AuthorEntity,
                 },
                 quorum: Quorum::Any,
+                tag: None,
             },
             StepSpec {
                 kind: StepKind::Signature,
@@ -520,6 +563,7 @@ mod tests {
                     users: vec![user(), user(), user()],
                 },
                 quorum: Quorum::NOf(2),
+                tag: None,
             },
         ])
         .unwrap();

@@ -98,6 +98,8 @@ pub struct Step {
     pub kind: StepKind,
     pub assignee: Assignee,
     pub quorum: Quorum,
+    /// Where the visible signature goes (see `StepSpec::tag`).
+    pub tag: Option<String>,
     pub required: Option<i64>,
     pub state: StepState,
     pub actors: Vec<StepActor>,
@@ -540,8 +542,8 @@ async fn insert_steps(
         .await?;
     for (i, s) in steps.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO folder_steps (id, administration_id, folder_id, position, kind, assignee, quorum, state) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,'waiting')",
+            "INSERT INTO folder_steps (id, administration_id, folder_id, position, kind, assignee, quorum, tag, state) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'waiting')",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(admin)
@@ -550,6 +552,7 @@ async fn insert_steps(
         .bind(s.kind.as_str())
         .bind(serde_json::to_string(&s.assignee).map_err(corrupt)?)
         .bind(serde_json::to_string(&s.quorum).map_err(corrupt)?)
+        .bind(s.tag.clone())
         .execute(&mut *tx)
         .await?;
     }
@@ -774,7 +777,7 @@ impl Tenant {
         .await?;
         let mut steps = Vec::new();
         for r in sqlx::query(
-            "SELECT id, position, kind, assignee, quorum, required, state FROM folder_steps \
+            "SELECT id, position, kind, assignee, quorum, tag, required, state FROM folder_steps \
              WHERE folder_id = $1 ORDER BY position",
         )
         .bind(&fid)
@@ -800,6 +803,7 @@ impl Tenant {
                     .map_err(corrupt)?,
                 quorum: serde_json::from_str(&r.try_get::<String, _>("quorum")?)
                     .map_err(corrupt)?,
+                tag: r.try_get("tag")?,
                 required: r.try_get("required")?,
                 state: parse_code(&r.try_get::<String, _>("state")?, "step state")?,
                 actors,

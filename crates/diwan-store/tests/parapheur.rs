@@ -70,6 +70,7 @@ async fn actions_are_checked_in_their_transaction() {
                             users: vec![a, b, c],
                         },
                         quorum: Quorum::NOf(2),
+                        tag: None,
                     }]),
                 },
                 &actor(),
@@ -274,6 +275,7 @@ async fn documents_change_while_the_folder_is_editable() {
                                 kind,
                                 assignee: Assignee::User { user: signer },
                                 quorum: Quorum::All,
+                                tag: None,
                             })
                             .to_vec(),
                     ),

@@ -1016,3 +1016,94 @@ fn edit_documents(s: &Server) {
         .unwrap();
     assert!(page.contains("id=\"done\""));
 }
+
+/// The rectangles of the signature widgets in a PDF, in the order written.
+fn widget_rects(pdf: &[u8]) -> Vec<[f32; 4]> {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Rect [")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let end = rest.find(']')?;
+            let v: Vec<f32> = rest[..end]
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
+        })
+        .collect()
+}
+
+#[test]
+fn signature_blocks_go_to_the_steps_tag() {
+    let s = Server::demo(&[]);
+    let (mut x, work, root) = setup(&s);
+    // A tag on a visa has nothing to place.
+    let (st, f) = x.create(
+        "agent.sa",
+        json!({ "title": "Visa", "document_type": "note",
+                "circuit": [{ "kind": "visa", "tag": "#v#",
+                              "assignee": { "type": "user", "user": x.id("chef.dsi") } }] }),
+        vec![("file", "note.pdf", pdf("Visa"))],
+    );
+    assert_eq!(st, 422, "{f}");
+    assert!(f["detail"].as_str().unwrap_or("").contains("tag"), "{f}");
+    // Two signers of one step, both at the tag "#sig-dg#" written after "Note " (Helvetica
+    // 12 pt at 72,720: "Note " is 28.68 pt wide), the second below the first.
+    let group = json!([x.id("chef.dsi"), x.id("chef.dev")]);
+    let (st, f) = x.create(
+        "agent.sa",
+        json!({ "title": "Note à signer", "document_type": "note",
+                "circuit": [{ "kind": "signature", "tag": "#sig-dg#", "quorum": { "type": "all" },
+                              "assignee": { "type": "group", "users": group } }] }),
+        vec![("file", "note.pdf", pdf("Note #sig-dg# fin"))],
+    );
+    assert_eq!(st, 201, "{f}");
+    assert_eq!(f["steps"][0]["tag"], "#sig-dg#", "{f}");
+    let id = f["id"].as_str().unwrap().to_string();
+    let doc = f["documents"][0]["id"].as_str().unwrap().to_string();
+    let (st, f) = x.post("agent.sa", &format!("/folders/{id}/start"), json!({}));
+    assert_eq!(st, 200, "{f}");
+    for who in ["chef.dsi", "chef.dev"] {
+        let (st, f) = x.act(who, &id, json!({ "action": "sign" }));
+        assert_eq!(st, 200, "{who}: {f}");
+    }
+    let (st, signed) = x.bytes("agent.sa", &format!("/folders/{id}/documents/{doc}"));
+    assert_eq!(st, 200);
+    let rects = widget_rects(&signed);
+    assert_eq!(rects.len(), 2, "{rects:?}");
+    let [x1, _, x2, top] = rects[0];
+    assert!((x1 - 100.68).abs() < 1.0, "block not at the tag: {rects:?}");
+    assert!((x2 - x1 - 172.0).abs() < 0.5, "{rects:?}");
+    assert!(
+        (720.0..736.0).contains(&top),
+        "block top not at the tag's: {rects:?}"
+    );
+    assert!((rects[1][0] - x1).abs() < 0.5, "{rects:?}");
+    assert!(
+        (top - rects[1][3] - 90.0).abs() < 0.5,
+        "second signer not below: {rects:?}"
+    );
+    check_pdf_with_tools(work.path(), "tagged.pdf", &signed, &root);
+    // Without the tag in the document, the block goes to the foot of the page.
+    let (st, f) = x.create(
+        "agent.sa",
+        json!({ "title": "Sans repère", "document_type": "note",
+                "circuit": [{ "kind": "signature", "tag": "#absent#",
+                              "assignee": { "type": "user", "user": x.id("chef.dsi") } }] }),
+        vec![("file", "note.pdf", pdf("Sans repere"))],
+    );
+    assert_eq!(st, 201, "{f}");
+    let id = f["id"].as_str().unwrap().to_string();
+    let doc = f["documents"][0]["id"].as_str().unwrap().to_string();
+    let (st, f) = x.post("agent.sa", &format!("/folders/{id}/start"), json!({}));
+    assert_eq!(st, 200, "{f}");
+    let (st, f) = x.act("chef.dsi", &id, json!({ "action": "sign" }));
+    assert_eq!(st, 200, "{f}");
+    let (_, signed) = x.bytes("agent.sa", &format!("/folders/{id}/documents/{doc}"));
+    let rects = widget_rects(&signed);
+    assert_eq!(rects.len(), 1, "{rects:?}");
+    assert!(
+        rects[0][1] < 100.0,
+        "not at the foot of the page: {rects:?}"
+    );
+}

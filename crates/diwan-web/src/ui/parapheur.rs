@@ -295,10 +295,15 @@ fn circuit_from_form(
             ),
             _ => Quorum::All,
         };
+        let tag = value(values, &format!("tag_{i}"))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         steps.push(StepSpec {
             kind,
             assignee,
             quorum,
+            tag,
         });
     }
     Ok(if steps.is_empty() { None } else { Some(steps) })
@@ -523,6 +528,7 @@ async fn show_page(
                 "position": s.position, "kind": s.kind.as_str(),
                 "who": assignee_label(s, lang, &users),
                 "quorum": quorum_label(s.quorum, lang), "state": s.state.as_str(),
+                "tag": s.tag,
                 "current": Some(s.position) == current,
                 "actors": s.actors.iter().map(|a| json!({
                     "name": a.display_name, "state": a.state,

@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 /// The other party of a correspondence: its sender (incoming) or recipient (outgoing).
@@ -606,6 +609,8 @@ impl Tenant {
         // registration) and reads each record by rowid, so a page of a word found in a third of
         // a million records stops after its first rows instead of sorting every match.
         let mut fts_walk = false;
+        // PostgreSQL: the full-text clause and the estimated share of records matching it.
+        let mut pg_walk: Option<(String, f64)> = None;
         if let Some(n) = as_number {
             let p = q.param(n.to_uppercase());
             q.and(format!("number = {p}"));
@@ -626,14 +631,17 @@ impl Tenant {
                     fts_walk = true;
                 }
                 crate::Backend::Postgres => {
-                    let Some(tsquery) = self.expand_prefixes(&words).await? else {
+                    let Some(expanded) = self.expand_prefixes(&words).await? else {
                         return Ok(Page {
                             items: vec![],
                             total: 0,
                         });
                     };
-                    let p = q.param(tsquery);
-                    q.and(format!("search_vector @@ CAST({p} AS tsquery)"));
+                    let share = self.word_stats().await?.share(&expanded.groups);
+                    let p = q.param(expanded.tsquery);
+                    let clause = format!("search_vector @@ CAST({p} AS tsquery)");
+                    q.and(clause.clone());
+                    pg_walk = Some((clause, share));
                 }
             }
         }
@@ -664,18 +672,32 @@ impl Tenant {
             return Ok(Page { items, total });
         }
         let where_sql = q.where_sql();
+        // PostgreSQL: GIN reads every match of the words (then the page sorts them all); walking
+        // the newest records and testing each (`IS TRUE` keeps GIN out) reads about
+        // 1 / share records per match wanted. The page walks from 5,000 estimated matches; the
+        // count (up to its cap of 1,000) from a twentieth of the records.
+        let (page_where, count_where, count_order) = match &pg_walk {
+            Some((clause, share)) => {
+                let walk = where_sql.replace(clause.as_str(), &format!("({clause}) IS TRUE"));
+                let records = self.word_stats().await?.records;
+                let page = if share * records >= PAGE_WALK_FROM_MATCHES {
+                    walk.clone()
+                } else {
+                    where_sql.clone()
+                };
+                if *share >= COUNT_WALK_FROM_SHARE {
+                    (page, walk, format!(" ORDER BY {newest_first}"))
+                } else {
+                    (page, where_sql.clone(), String::new())
+                }
+            }
+            None => (where_sql.clone(), where_sql.clone(), String::new()),
+        };
         // A full-text query can match a large part of a million records: its count stops at
         // SEARCH_COUNT_CAP + 1 (the caller says "more than …").
         let count_sql = if filter.query.is_some() {
-            // PostgreSQL: ordered like the page, so that a common word walks the newest rows
-            // (and stops at the cap) instead of reading all its matches from GIN into a bitmap:
-            // 108 → 6 ms for a word in a third of a million records.
-            let order = match self.store.backend() {
-                crate::Backend::Postgres => format!(" ORDER BY {newest_first}"),
-                crate::Backend::Sqlite => String::new(),
-            };
             format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {where_sql}{order} LIMIT {}) s",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {from} WHERE {count_where}{count_order} LIMIT {}) s",
                 SEARCH_COUNT_CAP + 1
             )
         } else {
@@ -689,7 +711,7 @@ impl Tenant {
         let limit = filter.limit.clamp(1, 500);
         let offset = filter.offset.max(0);
         let list_sql = format!(
-            "SELECT {CORR_COLS} FROM {from} WHERE {where_sql} ORDER BY {newest_first} LIMIT {limit} OFFSET {offset}"
+            "SELECT {CORR_COLS} FROM {from} WHERE {page_where} ORDER BY {newest_first} LIMIT {limit} OFFSET {offset}"
         );
         let rows = q
             .bind(sqlx::query(&list_sql))
@@ -704,7 +726,8 @@ impl Tenant {
     /// lists by skipping instead of reading whole lists into bitmaps. A word with more than
     /// [`PREFIX_EXPANSION_MAX`] lexemes stays a prefix (`w:*`); `None` when a word matches no
     /// lexeme at all (nothing can match).
-    async fn expand_prefixes(&self, words: &[String]) -> Result<Option<String>> {
+    async fn expand_prefixes(&self, words: &[String]) -> Result<Option<Expanded>> {
+        let mut operands = Vec::with_capacity(words.len());
         let mut groups = Vec::with_capacity(words.len());
         for w in words {
             let rows = sqlx::query(
@@ -718,12 +741,46 @@ impl Tenant {
                 .iter()
                 .map(|r| r.try_get::<String, _>(0))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            groups.push(tsquery_group(w, &lexemes));
+            let Some(operand) = tsquery_group(w, &lexemes) else {
+                return Ok(None);
+            };
+            operands.push(operand);
+            groups.push((lexemes.len() as i64 <= PREFIX_EXPANSION_MAX).then_some(lexemes));
         }
-        Ok(groups
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .map(|g| g.join(" & ")))
+        Ok(Some(Expanded {
+            tsquery: operands.join(" & "),
+            groups,
+        }))
+    }
+
+    /// PostgreSQL: the most common lexemes of the full-text index with their frequencies, and
+    /// the number of records, from the planner's statistics (cached for five minutes).
+    async fn word_stats(&self) -> Result<Arc<WordStats>> {
+        if let Some(s) = self.store.word_stats(Duration::from_secs(300)) {
+            return Ok(s);
+        }
+        let rows = sqlx::query(
+            "SELECT u.e, CAST(u.f AS DOUBLE PRECISION) FROM pg_stats s, \
+             unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), s.most_common_elem_freqs) AS u(e, f) \
+             WHERE s.schemaname = current_schema() AND s.tablename = 'correspondences' \
+             AND s.attname = 'search_vector' AND u.e IS NOT NULL",
+        )
+        .fetch_all(self.store.read())
+        .await?;
+        let mut freq = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            freq.insert(r.try_get::<String, _>(0)?, r.try_get::<f64, _>(1)?);
+        }
+        let records: f64 = sqlx::query(
+            "SELECT CAST(GREATEST(reltuples, 0) AS DOUBLE PRECISION) FROM pg_class \
+             WHERE oid = CAST('correspondences' AS regclass)",
+        )
+        .fetch_one(self.store.read())
+        .await?
+        .try_get(0)?;
+        let s = Arc::new(WordStats { freq, records });
+        self.store.set_word_stats(s.clone());
+        Ok(s)
     }
 
     /// A contacts directory entry.
@@ -769,6 +826,52 @@ fn contact_from_row(r: &AnyRow) -> Result<Contact> {
 
 /// How many lexemes a query word may expand to before it is left as a prefix for GIN.
 const PREFIX_EXPANSION_MAX: i64 = 64;
+
+/// A query's tsquery and, per word, the lexemes it expanded to (`None`: left as a prefix).
+struct Expanded {
+    tsquery: String,
+    groups: Vec<Option<Vec<String>>>,
+}
+
+/// The planner's statistics of the full-text index: the share of records holding each of the
+/// most common lexemes (rarer ones are absent), and the number of records.
+#[derive(Debug, Default)]
+pub struct WordStats {
+    freq: HashMap<String, f64>,
+    records: f64,
+}
+
+/// From this many estimated matches a search's page walks the newest records (25 / share
+/// rows read) rather than reading and sorting every match from GIN.
+const PAGE_WALK_FROM_MATCHES: f64 = 5_000.0;
+/// From this share of the records a search's count walks the newest records too (at most
+/// 1,001 / share rows read); below, GIN intersects the words' posting lists.
+const COUNT_WALK_FROM_SHARE: f64 = 0.05;
+
+impl WordStats {
+    /// The estimated share of records matching all these words (AND of their groups), taking
+    /// them as independent, as the planner does: a lexeme the statistics do not list is rare
+    /// (half the least common listed one), a word left as a prefix is common.
+    fn share(&self, groups: &[Option<Vec<String>>]) -> f64 {
+        // Without statistics (never analysed) nothing is known: every word counts as rare.
+        let floor = if self.freq.is_empty() {
+            0.0
+        } else {
+            self.freq.values().copied().fold(1.0, f64::min) / 2.0
+        };
+        groups
+            .iter()
+            .map(|g| match g {
+                None => 1.0,
+                Some(lexemes) => lexemes
+                    .iter()
+                    .map(|l| self.freq.get(l).copied().unwrap_or(floor))
+                    .sum::<f64>()
+                    .min(1.0),
+            })
+            .product()
+    }
+}
 
 /// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern (PostgreSQL's default escape).
 fn like_escape(w: &str) -> String {
@@ -1153,6 +1256,26 @@ mod tests {
             .collect();
         assert_eq!(tsquery_group("a", &many), Some("'a':*".into()));
         assert_eq!(tsquery_literal("l'x\\"), "'l''x\\\\'");
+        let stats = WordStats {
+            freq: [
+                ("demande", 0.33),
+                ("rabat", 0.08),
+                ("fes", 0.08),
+                ("rare", 0.01),
+            ]
+            .into_iter()
+            .map(|(w, f)| (w.to_string(), f))
+            .collect(),
+            records: 1e6,
+        };
+        let g = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(stats.share(&[g(&["demande"])]), 0.33);
+        let two = stats.share(&[g(&["demande"]), g(&["rabat", "fes"])]);
+        assert!((two - 0.33 * 0.16).abs() < 1e-9, "{two}");
+        // Unlisted: half the least common listed; a prefix left as is: everything.
+        assert!((stats.share(&[g(&["zineb"])]) - 0.005).abs() < 1e-9);
+        assert_eq!(stats.share(&[None, g(&["rabat"])]), 0.08);
+        assert_eq!(WordStats::default().share(&[g(&["demande"])]), 0.0);
         assert_eq!(like_escape("a_%\\"), "a\\_\\%\\\\");
     }
 }

@@ -455,26 +455,37 @@ impl Tenant {
             let Some(open) = open else {
                 return Ok(empty);
             };
-            let total: i64 = q
-                .bind(sqlx::query(&format!("SELECT COUNT(*) FROM ({open}) s")))
-                .fetch_one(self.store.read())
-                .await?
-                .try_get(0)?;
+            let count_sql = format!("SELECT COUNT(*) FROM ({open}) s");
             let Some((limit, offset)) = page else {
+                let total: i64 = q
+                    .bind(sqlx::query(&count_sql))
+                    .fetch_one(self.store.read())
+                    .await?
+                    .try_get(0)?;
                 return Ok(Page {
                     items: vec![],
                     total,
                 });
             };
+            // The page carries the total (a window over the grouped assignments), so the
+            // assignments are read and grouped once; only a page past the end counts apart.
             let rows = q
                 .bind(sqlx::query(&format!(
-                    "SELECT {cols} FROM (SELECT correspondence_id, d FROM ({open}) s \
-                     ORDER BY d, correspondence_id LIMIT {limit} OFFSET {offset}) p \
+                    "SELECT {cols}, p.total FROM (SELECT correspondence_id, d, COUNT(*) OVER () AS total \
+                     FROM ({open}) s ORDER BY d, correspondence_id LIMIT {limit} OFFSET {offset}) p \
                      JOIN correspondences c ON c.administration_id = $1 AND c.id = p.correspondence_id \
                      ORDER BY p.d, p.correspondence_id"
                 )))
                 .fetch_all(self.store.read())
                 .await?;
+            let total: i64 = match rows.first() {
+                Some(r) => r.try_get("total")?,
+                None => q
+                    .bind(sqlx::query(&count_sql))
+                    .fetch_one(self.store.read())
+                    .await?
+                    .try_get(0)?,
+            };
             let items = rows.iter().map(corr_from_row).collect::<Result<Vec<_>>>()?;
             return Ok(Page { items, total });
         }

@@ -137,6 +137,32 @@ fn dmy_hm(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
     )
 }
 
+impl App {
+    /// The signer's function for a visible block, in French and Arabic ("Chef — Direction …",
+    /// "رئيس — …"): the first entity they head, else the first where they sign; none otherwise.
+    async fn signer_function(&self, who: &Principal) -> Vec<String> {
+        let pick = who
+            .memberships
+            .iter()
+            .find(|m| m.role == Role::Head)
+            .or_else(|| who.memberships.iter().find(|m| m.role == Role::Signatory));
+        let Some(m) = pick else {
+            return Vec::new();
+        };
+        let Ok(e) = self.store.tenant(who.admin()).entity(m.entity_id).await else {
+            return Vec::new();
+        };
+        let (fr, ar) = match m.role {
+            Role::Head => ("Chef", "رئيس"),
+            _ => ("Signataire", "موقّع"),
+        };
+        vec![
+            format!("{fr} — {}", e.names.fr),
+            format!("{ar} — {}", e.names.ar),
+        ]
+    }
+}
+
 /// Size of a visible signature block, in points.
 const BLOCK_WIDTH: f32 = 172.0;
 const BLOCK_HEIGHT: f32 = 84.0;
@@ -764,6 +790,8 @@ impl App {
             Some(d) => Some(tenant.user(d).await?.display_name),
             None => None,
         };
+        // The signer's function, for the visible block: head (or signatory) of which entity.
+        let function = self.signer_function(who).await;
         let signer_subject = match &*key {
             SigningKey::Person(p) => p.cert.subject(),
             SigningKey::Seal(s, _) => s.cert.subject(),
@@ -824,11 +852,17 @@ impl App {
                         format!("Apposé par {by}"),
                         format!("بواسطة {by}"),
                     ],
-                    _ => vec![
-                        format!("Signé par {by}"),
-                        format!("وقع من طرف {by}"),
-                        format!("{} — {} — {}", kind.label_fr(), kind.label_ar(), admin.code),
-                    ],
+                    _ => {
+                        let mut l = vec![format!("Signé par {by}"), format!("وقع من طرف {by}")];
+                        l.extend(function.iter().cloned());
+                        l.push(format!(
+                            "{} — {} — {}",
+                            kind.label_fr(),
+                            kind.label_ar(),
+                            admin.code
+                        ));
+                        l
+                    }
                 };
                 lines.push(format!("Le {}", dmy_hm(now, self.offset())));
                 let mut reason = format!("{} — {}", kind.label_fr(), f.folder.title);

@@ -1084,6 +1084,15 @@ fn signature_blocks_go_to_the_steps_tag() {
         "second signer not below: {rects:?}"
     );
     check_pdf_with_tools(work.path(), "tagged.pdf", &signed, &root);
+    // The blocks name the signers' function (head of their entity), in French and Arabic.
+    if require("pdftotext", &["-v"]) {
+        let (ok, text) = run(Command::new("pdftotext")
+            .arg(work.path().join("tagged.pdf"))
+            .arg("-"));
+        assert!(ok, "{text}");
+        assert!(text.contains("Chef — "), "{text}");
+        assert!(text.contains("رئيس"), "{text}");
+    }
     // Without the tag in the document, the block goes to the foot of the page.
     let (st, f) = x.create(
         "agent.sa",

@@ -610,7 +610,7 @@ impl Tenant {
         // a million records stops after its first rows instead of sorting every match.
         let mut fts_walk = false;
         // PostgreSQL: the full-text clause and the estimated share of records matching it.
-        let mut pg_walk: Option<(String, f64)> = None;
+        let mut pg_walk: Option<(String, f64, f64)> = None;
         if let Some(n) = as_number {
             let p = q.param(n.to_uppercase());
             q.and(format!("number = {p}"));
@@ -637,11 +637,12 @@ impl Tenant {
                             total: 0,
                         });
                     };
-                    let share = self.word_stats().await?.share(&expanded.groups);
+                    let stats = self.word_stats().await?;
+                    let share = stats.share(&expanded.groups);
                     let p = q.param(expanded.tsquery);
                     let clause = format!("search_vector @@ CAST({p} AS tsquery)");
                     q.and(clause.clone());
-                    pg_walk = Some((clause, share));
+                    pg_walk = Some((clause, share, stats.records));
                 }
             }
         }
@@ -677,9 +678,8 @@ impl Tenant {
         // 1 / share records per match wanted. The page walks from 5,000 estimated matches; the
         // count (up to its cap of 1,000) from a twentieth of the records.
         let (page_where, count_where, count_order) = match &pg_walk {
-            Some((clause, share)) => {
+            Some((clause, share, records)) => {
                 let walk = where_sql.replace(clause.as_str(), &format!("({clause}) IS TRUE"));
-                let records = self.word_stats().await?.records;
                 let page = if share * records >= PAGE_WALK_FROM_MATCHES {
                     walk.clone()
                 } else {

@@ -864,7 +864,8 @@ impl App {
                         l
                     }
                 };
-                lines.push(format!("Le {}", dmy_hm(now, self.offset())));
+                let when = dmy_hm(now, self.offset());
+                lines.push(format!("Le {when} — بتاريخ {when}"));
                 let mut reason = format!("{} — {}", kind.label_fr(), f.folder.title);
                 if let Some(dn) = &delegator {
                     lines.push(format!("Pour {dn}, par délégation"));

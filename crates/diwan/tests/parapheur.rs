@@ -1092,6 +1092,7 @@ fn signature_blocks_go_to_the_steps_tag() {
         assert!(ok, "{text}");
         assert!(text.contains("Chef — "), "{text}");
         assert!(text.contains("رئيس"), "{text}");
+        assert!(text.contains("بتاريخ"), "{text}");
     }
     // Without the tag in the document, the block goes to the foot of the page.
     let (st, f) = x.create(

@@ -35,6 +35,20 @@ pub use config::Config;
 pub use context::App;
 pub use error::{AppError, FieldError};
 
+/// A moment as people read it: `DD/MM/YYYY HH:MM` in the platform's time zone (pages, visible
+/// signature blocks).
+pub fn local_time(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+    let t = t.to_offset(offset);
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02}",
+        t.day(),
+        u8::from(t.month()),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

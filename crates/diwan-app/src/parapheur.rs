@@ -125,18 +125,6 @@ impl SigningKey {
     }
 }
 
-fn dmy_hm(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
-    let t = t.to_offset(offset);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
-
 impl App {
     /// The signer's function for a visible block, in French and Arabic ("Chef — Direction …",
     /// "رئيس — …"): the first entity they head, else the first where they sign; none otherwise.
@@ -864,7 +852,7 @@ impl App {
                         l
                     }
                 };
-                let when = dmy_hm(now, self.offset());
+                let when = crate::local_time(now, self.offset());
                 lines.push(format!("Le {when} — بتاريخ {when}"));
                 let mut reason = format!("{} — {}", kind.label_fr(), f.folder.title);
                 if let Some(dn) = &delegator {
@@ -1118,7 +1106,7 @@ impl App {
                         None => a.user_name.clone(),
                     },
                     on_behalf_of: a.on_behalf_of_name.clone(),
-                    at: dmy_hm(a.at, offset),
+                    at: crate::local_time(a.at, offset),
                     signer: a.signer.clone(),
                     comment: a.comment.clone(),
                     hash_before: a.hash_before.clone(),
@@ -1133,11 +1121,11 @@ impl App {
             title: f.folder.title.clone(),
             document_type: f.folder.document_type.clone(),
             author: f.author_name.clone(),
-            created: dmy_hm(f.folder.created_at, offset),
+            created: crate::local_time(f.folder.created_at, offset),
             completed: f
                 .folder
                 .completed_at
-                .map(|t| dmy_hm(t, offset))
+                .map(|t| crate::local_time(t, offset))
                 .unwrap_or_default(),
             documents: f
                 .documents

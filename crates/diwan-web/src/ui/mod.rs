@@ -104,17 +104,7 @@ pub async fn receive_file(
 }
 
 /// A moment as the pages show it: `DD/MM/YYYY HH:MM` in the platform's time zone.
-pub(crate) fn local_time(t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
-    let t = t.to_offset(offset);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
+pub(crate) use diwan_app::local_time;
 
 /// An error as one line for a form: each invalid field by its label (`{labels}.{field}` in the
 /// page's language) with its message, or the error's detail.

@@ -20,15 +20,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 fn fmt_local(st: &AppState, t: time::OffsetDateTime) -> String {
-    let l = t.to_offset(st.app.offset());
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        l.day(),
-        u8::from(l.month()),
-        l.year(),
-        l.hour(),
-        l.minute()
-    )
+    super::local_time(t, st.app.offset())
 }
 
 fn fmt_date(d: time::Date) -> String {

@@ -19,7 +19,7 @@ pub struct App {
     pub(crate) platform_pki: Arc<crate::pki::PlatformPki>,
     pub(crate) seals:
         Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
-    pub(crate) log_tree: Arc<tokio::sync::Mutex<diwan_crypto::merkle::MerkleTree>>,
+    pub(crate) log_tree: Arc<tokio::sync::Mutex<crate::translog::LogState>>,
     calendars: Arc<crate::deadlines::Calendars>,
     fixed_today: Option<time::Date>,
 }
@@ -75,9 +75,7 @@ impl App {
             guard: Arc::default(),
             platform_pki: Arc::new(platform_pki),
             seals: Arc::default(),
-            log_tree: Arc::new(tokio::sync::Mutex::new(
-                diwan_crypto::merkle::MerkleTree::new(),
-            )),
+            log_tree: Arc::new(tokio::sync::Mutex::new(crate::translog::LogState::new())),
             calendars: Arc::default(),
             fixed_today,
         })

@@ -9,6 +9,7 @@
 
 use crate::context::App;
 use crate::error::{AppError, FieldError};
+use crate::receipt::{AppliedDeadline, ReceiptFacts};
 use crate::upload::AcceptedFile;
 use base64::Engine;
 use diwan_core::correspondence::{
@@ -430,23 +431,27 @@ impl App {
             phone: f.phone.clone(),
             address: None,
         };
-        if let Err(e) = diwan_store::registry::clean_party(&party) {
-            let msg = e.to_string();
-            field(
-                "filer",
-                msg.strip_prefix("invalid: ").unwrap_or(&msg).to_string(),
-            );
-        }
+        let party = match diwan_store::registry::clean_party(&party) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let msg = e.to_string();
+                field(
+                    "filer",
+                    msg.strip_prefix("invalid: ").unwrap_or(&msg).to_string(),
+                );
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let (Ok(admin), Some(subject)) = (admin, subject) else {
+        let (Ok(admin), Some(subject), Some(party)) = (admin, subject, party) else {
             return Err(AppError::Internal(
                 "validated filing lost its fields".into(),
             ));
         };
         let tenant = self.store.tenant(admin.id);
-        let register = self
+        let (office, register) = self
             .portal_register(&tenant, req.registry_office.as_deref())
             .await?;
         let due = self.due_for(admin.id, req.procedure.as_deref()).await?;
@@ -467,7 +472,13 @@ impl App {
             ),
         });
         let mut documents: Vec<NewDocument> = Vec::new();
+        let mut lines = Vec::new();
         for (i, f) in files.into_iter().enumerate() {
+            lines.push(diwan_pdf::receipt::DocumentLine {
+                name: f.name.as_str().to_string(),
+                size: f.blob.size(),
+                sha256: f.blob.hash().to_hex(),
+            });
             documents.push(NewDocument {
                 role: if i == 0 {
                     DocumentRole::Main
@@ -482,9 +493,9 @@ impl App {
         let new = NewCorrespondence {
             register: register.id,
             direction: Direction::Incoming,
-            subject,
+            subject: subject.clone(),
             summary: message,
-            party,
+            party: party.clone(),
             contact: None,
             letter_date: None,
             received_at: time::OffsetDateTime::now_utc(),
@@ -505,6 +516,34 @@ impl App {
         let r = tenant
             .register_correspondence(new, &Actor::system("portal"), self.offset())
             .await?;
+        // The receipts state the filing as committed: taken from here rather than read back.
+        let facts = ReceiptFacts {
+            number: r.number.clone(),
+            registered_at: r.registered_at,
+            party_kind: party.kind,
+            party_name: party.name,
+            id_number: party.id_number,
+            subject,
+            documents: lines,
+            deadline: due.as_ref().map(|d| AppliedDeadline {
+                date: d.date,
+                basis: d.rule.law,
+                days: d.rule.days,
+                working: d.rule.unit == diwan_core::calendar::DayUnit::Working,
+                silence_means_acceptance: d.rule.silence_means_acceptance,
+            }),
+            procedure: due.as_ref().and_then(|d| d.procedure.clone()),
+            leaf_index: r.leaf_index,
+            log_entry: r.log_entry,
+            filer_salt: r.log_salt,
+            administration: admin,
+            office,
+        };
+        // Should that fail, the filing stands: its receipts are produced when first asked for
+        // (or by the repair task).
+        if let Err(e) = self.issue_receipts_from(r.id, facts).await {
+            tracing::error!(error = %e, number = %r.number, "receipt not produced yet");
+        }
         Ok(Filed {
             id: r.id,
             number: r.number,
@@ -521,7 +560,7 @@ impl App {
         &self,
         tenant: &diwan_store::Tenant,
         office: Option<&str>,
-    ) -> Result<diwan_store::org::Register, AppError> {
+    ) -> Result<(diwan_store::org::Entity, diwan_store::org::Register), AppError> {
         let entities = tenant.entities().await?;
         let registers = tenant.registers().await?;
         let candidates = entities
@@ -536,7 +575,7 @@ impl App {
                 .iter()
                 .find(|r| r.entity_id == e.id && r.direction == Direction::Incoming)
             {
-                return Ok(r.clone());
+                return Ok((e.clone(), r.clone()));
             }
         }
         Err(match office {

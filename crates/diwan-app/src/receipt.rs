@@ -9,6 +9,7 @@ use crate::error::AppError;
 use base64::Engine;
 use diwan_core::calendar::LegalBasis;
 use diwan_core::correspondence::ContactKind;
+use diwan_core::CorrespondenceId;
 use diwan_crypto::canonical;
 use diwan_crypto::cms::CmsSigner;
 use diwan_pades::{Level, SignOptions};
@@ -111,26 +112,41 @@ impl App {
 
     /// Produces and stores the receipts of a filing (no-op if another request already did).
     pub async fn issue_receipts(&self, filing: &Filing) -> Result<(), AppError> {
-        let (pdf, json) = self.produce_receipts(filing).await?;
+        let facts = self.receipt_facts(filing).await?;
+        self.issue_receipts_from(filing.correspondence_id, facts)
+            .await
+    }
+
+    /// Produces and stores the receipts of a filing from what they state.
+    pub(crate) async fn issue_receipts_from(
+        &self,
+        filing: CorrespondenceId,
+        facts: ReceiptFacts,
+    ) -> Result<(), AppError> {
+        let (pdf, json) = self.produce_receipts_from(facts).await?;
         let blobs = self.store.blobs();
         let mut p = blobs.stage_bytes(&pdf).await?;
         let mut j = blobs.stage_bytes(&json).await?;
         // Both disk syncs at once.
         tokio::try_join!(blobs.promote(&mut p), blobs.promote(&mut j))?;
         self.store
-            .set_receipts(
-                filing.correspondence_id,
-                &p.hash().to_hex(),
-                &j.hash().to_hex(),
-            )
+            .set_receipts(filing, &p.hash().to_hex(), &j.hash().to_hex())
             .await?;
         Ok(())
     }
 
     /// Builds the two receipts of a filing, and counts the time it takes.
     pub async fn produce_receipts(&self, filing: &Filing) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let facts = self.receipt_facts(filing).await?;
+        self.produce_receipts_from(facts).await
+    }
+
+    async fn produce_receipts_from(
+        &self,
+        facts: ReceiptFacts,
+    ) -> Result<(Vec<u8>, Vec<u8>), AppError> {
         let started = std::time::Instant::now();
-        let r = self.build_receipts(filing).await;
+        let r = self.build_receipts(facts).await;
         if r.is_ok() {
             RECEIPTS.0.fetch_add(1, Ordering::Relaxed);
             RECEIPTS
@@ -140,8 +156,8 @@ impl App {
         r
     }
 
-    async fn build_receipts(&self, filing: &Filing) -> Result<(Vec<u8>, Vec<u8>), AppError> {
-        let inputs = self.receipt_inputs(filing).await?;
+    async fn build_receipts(&self, facts: ReceiptFacts) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+        let inputs = self.inputs_from(facts).await?;
         tokio::task::spawn_blocking(move || inputs.seal())
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
@@ -149,86 +165,119 @@ impl App {
 
     /// Everything the receipts of a filing state, read from the store.
     pub async fn receipt_inputs(&self, filing: &Filing) -> Result<ReceiptInputs, AppError> {
+        let facts = self.receipt_facts(filing).await?;
+        self.inputs_from(facts).await
+    }
+
+    /// What a filing's receipts state about it, read back from the store.
+    async fn receipt_facts(&self, filing: &Filing) -> Result<ReceiptFacts, AppError> {
         let admin = self.store.administration(filing.administration_id).await?;
         let tenant = self.store.tenant(admin.id);
         let c = tenant.correspondence(filing.correspondence_id).await?;
         let docs = tenant.documents(c.id).await?;
         let register = tenant.register(c.register_id).await?;
         let office = tenant.entity(register.entity_id).await?;
-        let contact = match c.contact_id {
-            Some(id) => Some(tenant.contact(id).await?),
+        let id_number = match c.contact_id {
+            Some(id) => tenant.contact(id).await?.id_number,
             None => None,
         };
         let leaf = self.store.leaf(filing.leaf_index).await?;
-        let sth = self
-            .tree_head_covering(filing.leaf_index as u64 + 1)
-            .await?;
-        let proof = self
-            .inclusion_proof(filing.leaf_index as u64, sth.tree_size)
-            .await?;
+        // The rule as it was applied when the filing was registered (the record carries it).
+        let deadline = match (c.due_date, c.deadline_basis) {
+            (Some(date), Some(basis)) => Some(AppliedDeadline {
+                date,
+                basis,
+                days: c
+                    .deadline_days
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or_else(|| builtin_days(basis)),
+                working: c.deadline_working,
+                silence_means_acceptance: c.silence_means_acceptance,
+            }),
+            _ => None,
+        };
+        Ok(ReceiptFacts {
+            administration: admin,
+            office,
+            number: c.number,
+            registered_at: c.registered_at,
+            party_kind: c.party_kind,
+            party_name: c.party_name,
+            id_number,
+            subject: c.subject,
+            documents: docs
+                .into_iter()
+                .filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt)
+                .map(|d| DocumentLine {
+                    name: d.file_name,
+                    size: d.size as u64,
+                    sha256: d.sha256,
+                })
+                .collect(),
+            deadline,
+            procedure: c.procedure,
+            leaf_index: filing.leaf_index,
+            log_entry: leaf.entry,
+            filer_salt: filing.filer_salt.clone(),
+        })
+    }
+
+    /// The receipts' inputs from what they state: adds the signed tree head covering the
+    /// filing's leaf, its inclusion proof and the administration's seal.
+    pub(crate) async fn inputs_from(&self, f: ReceiptFacts) -> Result<ReceiptInputs, AppError> {
+        let (sth, proof) = self.tree_head_and_proof(f.leaf_index as u64).await?;
+        let admin = &f.administration;
+        let office = &f.office;
         let seal = self.seal(admin.id).await?;
         let pki = self.pki();
         let b64 = base64::engine::general_purpose::STANDARD;
-        let local = c.registered_at.to_offset(self.offset());
-        let id_masked = contact
-            .as_ref()
-            .and_then(|k| k.id_number.as_deref())
-            .map(diwan_core::text::mask);
+        let local = f.registered_at.to_offset(self.offset());
+        let id_masked = f.id_number.as_deref().map(diwan_core::text::mask);
         let verify_url = format!(
             "{}/verifier?n={}",
             self.config.public_url(),
-            urlencode(&c.number)
+            urlencode(&f.number)
         );
         let tracking_url = format!("{}/suivi", self.config.public_url());
-        // The rule as it was applied when the filing was registered (the record carries it).
-        let deadline = match (c.due_date, c.deadline_basis) {
-            (Some(d), Some(b)) => {
-                let days = c
-                    .deadline_days
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or_else(|| builtin_days(b));
-                Some((d, b, days, c.deadline_working, c.silence_means_acceptance))
-            }
-            _ => None,
-        };
+        let leaf_hash = diwan_crypto::merkle::leaf_hash(f.log_entry.as_bytes());
         let receipt = json!({
             "type": "diwan.receipt",
             "version": 1,
             "administration": { "code": admin.code, "name_fr": admin.names.fr, "name_ar": admin.names.ar, "name_zgh": admin.names.zgh },
             "registry_office": { "code": office.code, "name_fr": office.names.fr, "name_ar": office.names.ar },
-            "number": c.number,
-            "registered_at": c.registered_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "number": f.number,
+            "registered_at": f.registered_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "channel": "portal",
             "filer": {
-                "kind": c.party_kind,
-                "name": c.party_name,
+                "kind": f.party_kind,
+                "name": f.party_name,
                 "id_number_masked": id_masked,
-                "salt": filing.filer_salt,
+                "salt": f.filer_salt,
             },
-            "subject": c.subject,
-            "documents": docs.iter().filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt).map(|d| json!({ "name": d.file_name, "size": d.size, "sha256": d.sha256 })).collect::<Vec<_>>(),
-            "deadline": deadline.map(|(d, b, days, working, silence)| json!({
-                "due_date": d.to_string(), "legal_basis": b.as_str(), "days": days, "working_days": working,
-                "procedure": c.procedure, "silence_means_acceptance": silence,
+            "subject": f.subject,
+            "documents": f.documents.iter().map(|d| json!({ "name": d.name, "size": d.size, "sha256": d.sha256 })).collect::<Vec<_>>(),
+            "deadline": f.deadline.as_ref().map(|d| json!({
+                "due_date": d.date.to_string(), "legal_basis": d.basis.as_str(), "days": d.days, "working_days": d.working,
+                "procedure": f.procedure, "silence_means_acceptance": d.silence_means_acceptance,
             })),
             "log": {
-                "leaf_index": filing.leaf_index,
-                "entry": leaf.entry,
-                "leaf_hash": b64.encode(hex::decode(&leaf.leaf_hash).unwrap_or_default()),
+                "leaf_index": f.leaf_index,
+                "entry": f.log_entry,
+                "leaf_hash": b64.encode(leaf_hash),
                 "tree_head": sth,
                 "inclusion_proof": proof,
                 "log_certificate": b64.encode(pki.log_cert.der()),
             },
             "verify_url": verify_url,
         });
-        let (kind_fr, kind_ar) = kind_labels(c.party_kind);
+        let (kind_fr, kind_ar) = kind_labels(f.party_kind);
         let data = ReceiptData {
             administration_fr: admin.names.fr.clone(),
             administration_ar: admin.names.ar.clone(),
             administration_zgh: admin.names.zgh.clone(),
             registry_office_fr: office.names.fr.clone(),
             registry_office_ar: office.names.ar.clone(),
-            number: c.number.clone(),
+            number: f.number.clone(),
             received_local: format!(
                 "{:02}/{:02}/{} à {:02}:{:02}:{:02} (UTC{})",
                 local.day(),
@@ -239,49 +288,46 @@ impl App {
                 local.second(),
                 offset_text(self.offset())
             ),
-            received_utc: c
+            received_utc: f
                 .registered_at
                 .replace_nanosecond(0)
-                .unwrap_or(c.registered_at)
+                .unwrap_or(f.registered_at)
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            filer_name: c.party_name.clone(),
+            filer_name: f.party_name.clone(),
             filer_kind_fr: kind_fr.into(),
             filer_kind_ar: kind_ar.into(),
             filer_id_masked: id_masked.map(|m| {
                 format!(
                     "{} {m}",
-                    if c.party_kind == ContactKind::Company {
+                    if f.party_kind == ContactKind::Company {
                         "ICE"
                     } else {
                         "CIN"
                     }
                 )
             }),
-            subject: c.subject.clone(),
-            documents: docs
-                .iter()
-                .filter(|d| d.role != diwan_core::correspondence::DocumentRole::Receipt)
-                .map(|d| DocumentLine {
-                    name: d.file_name.clone(),
-                    size: d.size as u64,
-                    sha256: d.sha256.clone(),
-                })
-                .collect(),
-            deadline: deadline.map(|(d, b, days, working, silence)| Deadline {
-                date: format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
-                days,
-                working_days: working,
-                law_fr: b.label_fr().into(),
-                law_ar: b.label_ar().into(),
-                silence_means_acceptance: silence,
+            subject: f.subject.clone(),
+            documents: f.documents.clone(),
+            deadline: f.deadline.as_ref().map(|d| Deadline {
+                date: format!(
+                    "{:02}/{:02}/{}",
+                    d.date.day(),
+                    u8::from(d.date.month()),
+                    d.date.year()
+                ),
+                days: d.days,
+                working_days: d.working,
+                law_fr: d.basis.label_fr().into(),
+                law_ar: d.basis.label_ar().into(),
+                silence_means_acceptance: d.silence_means_acceptance,
             }),
             tracking_url,
             verify_url,
-            log_index: filing.leaf_index as u64,
+            log_index: f.leaf_index as u64,
             tree_size: sth.tree_size,
             log_root: hex::encode(b64.decode(&sth.root_hash).unwrap_or_default()),
-            created_utc: c.registered_at,
+            created_utc: f.registered_at,
             receipt_json: None,
         };
         Ok(ReceiptInputs {
@@ -293,6 +339,38 @@ impl App {
             sealed_by: admin.names.fr.clone(),
         })
     }
+}
+
+/// What a filing's receipts state about it: taken from the registration as it is committed
+/// (no need to read it back), or read from the store for a filing whose receipts are made later.
+#[derive(Debug, Clone)]
+pub struct ReceiptFacts {
+    pub administration: diwan_store::org::Administration,
+    pub office: diwan_store::org::Entity,
+    pub number: String,
+    pub registered_at: time::OffsetDateTime,
+    pub party_kind: ContactKind,
+    pub party_name: String,
+    pub id_number: Option<String>,
+    pub subject: String,
+    pub documents: Vec<DocumentLine>,
+    pub deadline: Option<AppliedDeadline>,
+    pub procedure: Option<String>,
+    pub leaf_index: i64,
+    /// The filing's leaf in the transparency log, as logged.
+    pub log_entry: String,
+    /// Salt of the filer's data in the log entry.
+    pub filer_salt: String,
+}
+
+/// The processing deadline as applied when the filing was registered.
+#[derive(Debug, Clone)]
+pub struct AppliedDeadline {
+    pub date: time::Date,
+    pub basis: LegalBasis,
+    pub days: u32,
+    pub working: bool,
+    pub silence_means_acceptance: bool,
 }
 
 /// What the receipts of a filing are made of: the statement, the page's contents and the keys
@@ -362,4 +440,63 @@ pub fn urlencode(s: &str) -> String {
 /// The receipt JSON's value for a key path, for callers that only display it.
 pub fn field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(v, |acc, k| acc.get(*k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The receipts made at filing time from the registration in memory state exactly what the
+    /// same filing's receipts state when read back from the store (the path of receipts made
+    /// later, after a restart).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipts_from_the_registration_match_the_stored_filing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let overrides = [("data_dir", dir.path().display().to_string())];
+        let mut config = crate::config::Config::load(None, &overrides).expect("config");
+        config.portal.challenge = false;
+        let app = App::open(config).await.expect("open");
+        app.create_demo().await.expect("demo");
+        let request: crate::portal::FilingRequest = serde_json::from_value(json!({
+            "administration": "MTNRA",
+            "filer": {"kind": "company", "name": "  Atlas   Conseil SARL ", "id_number": "001525846000057", "email": "contact@atlas.ma"},
+            "subject": "Dossier d'investissement — ملف استثمار",
+            "procedure": "investment",
+        }))
+        .expect("request");
+        let mut files = Vec::new();
+        for (name, text) in [("demande.pdf", "Demande"), ("annexe.pdf", "Annexe")] {
+            let blob = app
+                .store
+                .blobs()
+                .stage_bytes(&crate::demo::simple_pdf(&[text]))
+                .await
+                .expect("stage");
+            files.push(crate::upload::AcceptedFile {
+                name: diwan_core::text::FileName::parse(name).expect("name"),
+                media_type: diwan_core::media::MediaType::Pdf,
+                blob,
+            });
+        }
+        let filed = app.file(request, files).await.expect("filed");
+        let stored: Value = serde_json::from_slice(
+            &app.receipt(&filed.receipt_token, ReceiptKind::Json)
+                .await
+                .expect("receipt made at filing time"),
+        )
+        .expect("json");
+        let filing = app
+            .store
+            .filing_of(filed.id)
+            .await
+            .expect("read")
+            .expect("filing");
+        let again = app.receipt_inputs(&filing).await.expect("inputs");
+        let fields = again.receipt.as_object().expect("object");
+        assert!(fields.contains_key("deadline") && fields["deadline"].is_object());
+        for (k, v) in fields {
+            assert_eq!(&stored[k], v, "receipt field {k}");
+        }
+        assert_eq!(stored["documents"].as_array().map(Vec::len), Some(2));
+    }
 }

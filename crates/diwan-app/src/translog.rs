@@ -13,6 +13,32 @@ fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
+/// The log as this process holds it: the Merkle tree of the leaves read so far, and the newest
+/// signed head it knows.
+pub(crate) struct LogState {
+    tree: MerkleTree,
+    head: Option<SignedTreeHead>,
+}
+
+impl LogState {
+    pub(crate) fn new() -> LogState {
+        LogState {
+            tree: MerkleTree::new(),
+            head: None,
+        }
+    }
+
+    fn remember(&mut self, head: &SignedTreeHead) {
+        if self
+            .head
+            .as_ref()
+            .is_none_or(|h| h.tree_size < head.tree_size)
+        {
+            self.head = Some(head.clone());
+        }
+    }
+}
+
 impl App {
     /// Brings the in-memory tree up to the database's size; returns the size.
     async fn log_sync(&self, tree: &mut MerkleTree) -> Result<u64, AppError> {
@@ -40,30 +66,61 @@ impl App {
 
     /// A signed tree head covering at least `min_size` leaves.
     ///
-    /// With `min_size > 0` (a receipt needs a head covering its leaf) the latest signed head is
-    /// reused when it already covers it: under load one head serves a whole batch of receipts
-    /// instead of one signature and one durable write per receipt.
+    /// With `min_size > 0` (a receipt needs a head covering its leaf) the newest head is reused
+    /// when it already covers it: under load one head serves a whole batch of receipts instead
+    /// of one signature and one durable write per receipt.
     pub async fn tree_head_covering(&self, min_size: u64) -> Result<SignedTreeHead, AppError> {
+        let mut log = self.log_tree.lock().await;
+        self.head_covering(&mut log, min_size).await
+    }
+
+    /// A signed tree head covering leaf `index`, and the leaf's audit path in that tree (base64
+    /// hashes): what a receipt quotes.
+    pub async fn tree_head_and_proof(
+        &self,
+        index: u64,
+    ) -> Result<(SignedTreeHead, Vec<String>), AppError> {
+        let mut log = self.log_tree.lock().await;
+        let head = self.head_covering(&mut log, index + 1).await?;
+        if log.tree.len() < head.tree_size {
+            self.log_sync(&mut log.tree).await?;
+        }
+        let p = log
+            .tree
+            .inclusion_proof(index, head.tree_size)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok((head, p.iter().map(b64).collect()))
+    }
+
+    async fn head_covering(
+        &self,
+        log: &mut LogState,
+        min_size: u64,
+    ) -> Result<SignedTreeHead, AppError> {
         if min_size > 0 {
-            if let Some(latest) = self.store.latest_tree_head().await? {
-                if latest.tree_size as u64 >= min_size {
-                    return Ok(stored_to_sth(latest));
-                }
+            if let Some(h) = log.head.as_ref().filter(|h| h.tree_size >= min_size) {
+                return Ok(h.clone());
             }
         }
-        let mut tree = self.log_tree.lock().await;
-        let size = self.log_sync(&mut tree).await?;
+        let size = self.log_sync(&mut log.tree).await?;
         if size < min_size {
             return Err(AppError::Internal(format!(
                 "the log has {size} leaves, fewer than {min_size}"
             )));
         }
+        if let Some(h) = log.head.as_ref().filter(|h| h.tree_size == size) {
+            return Ok(h.clone());
+        }
+        // Another server may have signed this size already.
         if let Some(latest) = self.store.latest_tree_head().await? {
             if latest.tree_size as u64 == size {
-                return Ok(stored_to_sth(latest));
+                let h = stored_to_sth(latest);
+                log.remember(&h);
+                return Ok(h);
             }
         }
-        let root = tree
+        let root = log
+            .tree
             .root(size)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
@@ -77,14 +134,16 @@ impl App {
                 signature: sth.signature.clone(),
             })
             .await?;
+        log.remember(&sth);
         Ok(sth)
     }
 
     /// The audit path of leaf `index` in the tree of `size` leaves (base64 hashes).
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<String>, AppError> {
-        let mut tree = self.log_tree.lock().await;
-        self.log_sync(&mut tree).await?;
-        let p = tree
+        let mut log = self.log_tree.lock().await;
+        self.log_sync(&mut log.tree).await?;
+        let p = log
+            .tree
             .inclusion_proof(index, size)
             .map_err(|e| AppError::field("index", e.to_string()))?;
         Ok(p.iter().map(b64).collect())
@@ -96,9 +155,10 @@ impl App {
         first: u64,
         second: u64,
     ) -> Result<Vec<String>, AppError> {
-        let mut tree = self.log_tree.lock().await;
-        self.log_sync(&mut tree).await?;
-        let p = tree
+        let mut log = self.log_tree.lock().await;
+        self.log_sync(&mut log.tree).await?;
+        let p = log
+            .tree
             .consistency_proof(first, second)
             .map_err(|e| AppError::field("first", e.to_string()))?;
         Ok(p.iter().map(b64).collect())
@@ -106,9 +166,10 @@ impl App {
 
     /// The root of the tree of `size` leaves (base64).
     pub async fn tree_root(&self, size: u64) -> Result<String, AppError> {
-        let mut tree = self.log_tree.lock().await;
-        self.log_sync(&mut tree).await?;
-        Ok(b64(&tree
+        let mut log = self.log_tree.lock().await;
+        self.log_sync(&mut log.tree).await?;
+        Ok(b64(&log
+            .tree
             .root(size)
             .map_err(|e| AppError::field("size", e.to_string()))?))
     }

@@ -10,9 +10,11 @@
 //!
 //! The sealed receipts of portal filings are recorded by the same writer: each filing needs a
 //! second durable write once its receipts are made, and giving each its own commit would make
-//! filings wait on one another's disk syncs.
+//! filings wait on one another's disk syncs. So are the signed tree heads the receipts quote: a
+//! transaction of their own would queue behind the writer's for SQLite's single write lock.
 
 use crate::audit::Actor;
+use crate::log::StoredTreeHead;
 use crate::registry::{write_registration, PreparedRegistration, Registered};
 use crate::{Backend, Result, StoreError};
 use diwan_core::{AdministrationId, CorrespondenceId};
@@ -36,6 +38,11 @@ pub(crate) enum Job {
         /// Answered with the number of filings updated (0: unknown, or already recorded).
         reply: oneshot::Sender<Result<u64>>,
     },
+    /// A signed head of the transparency log (one per batch of receipts under load).
+    TreeHead {
+        head: StoredTreeHead,
+        reply: oneshot::Sender<Result<u64>>,
+    },
 }
 
 impl Job {
@@ -44,7 +51,7 @@ impl Job {
             Job::Register { reply, .. } => {
                 let _ = reply.send(Err(e));
             }
-            Job::Receipts { reply, .. } => {
+            Job::Receipts { reply, .. } | Job::TreeHead { reply, .. } => {
                 let _ = reply.send(Err(e));
             }
         }
@@ -54,7 +61,8 @@ impl Job {
 /// A job written inside the batch's transaction, answered once the batch is committed.
 enum Written {
     Registered(oneshot::Sender<Result<Registered>>, Registered),
-    Receipts(oneshot::Sender<Result<u64>>, u64),
+    /// Receipts recorded or a tree head saved: the rows written.
+    Rows(oneshot::Sender<Result<u64>>, u64),
 }
 
 impl Written {
@@ -66,10 +74,10 @@ impl Written {
             (Written::Registered(reply, _), Err(m)) => {
                 let _ = reply.send(Err(StoreError::Unavailable(m)));
             }
-            (Written::Receipts(reply, n), Ok(())) => {
+            (Written::Rows(reply, n), Ok(())) => {
                 let _ = reply.send(Ok(n));
             }
-            (Written::Receipts(reply, _), Err(m)) => {
+            (Written::Rows(reply, _), Err(m)) => {
                 let _ = reply.send(Err(StoreError::Unavailable(m)));
             }
         }
@@ -131,6 +139,13 @@ impl Registrar {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Records a signed tree head and waits until it is durable.
+    pub(crate) async fn save_tree_head(&self, head: StoredTreeHead) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::TreeHead { head, reply }).await?;
+        answer.await.map_err(|_| stopped())?.map(|_| ())
+    }
+
     async fn send(&self, job: Job) -> Result<()> {
         self.tx.send(job).await.map_err(|_| stopped())
     }
@@ -179,7 +194,7 @@ async fn write_job(
             .execute(&mut **tx)
             .await;
             match written {
-                Ok(r) => Ok(Written::Receipts(reply, r.rows_affected())),
+                Ok(r) => Ok(Written::Rows(reply, r.rows_affected())),
                 Err(e) => Err((
                     Job::Receipts {
                         filing,
@@ -191,6 +206,10 @@ async fn write_job(
                 )),
             }
         }
+        Job::TreeHead { head, reply } => match crate::log::insert_tree_head(tx, &head).await {
+            Ok(n) => Ok(Written::Rows(reply, n)),
+            Err(e) => Err((Job::TreeHead { head, reply }, e)),
+        },
     }
 }
 

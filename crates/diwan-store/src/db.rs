@@ -247,6 +247,14 @@ impl Store {
             .await
     }
 
+    /// Records a signed tree head through the group-commit writer.
+    pub(crate) async fn save_tree_head_batched(
+        &self,
+        head: crate::log::StoredTreeHead,
+    ) -> Result<()> {
+        self.inner.registrar.save_tree_head(head).await
+    }
+
     /// The tenant-scoped view of one administration.
     pub fn tenant(&self, admin: AdministrationId) -> Tenant {
         Tenant {

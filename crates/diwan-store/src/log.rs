@@ -135,19 +135,7 @@ impl Store {
 
     /// Records a signed tree head (idempotent per size).
     pub async fn save_tree_head(&self, sth: &StoredTreeHead) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO log_heads (tree_size, root_hash, timestamp, signature) VALUES ($1,$2,$3,$4) \
-             ON CONFLICT (tree_size) DO NOTHING",
-        )
-        .bind(sth.tree_size)
-        .bind(&sth.root_hash)
-        .bind(sth.timestamp)
-        .bind(&sth.signature)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.save_tree_head_batched(sth.clone()).await
     }
 
     /// The tree head of a given size, if one was signed.
@@ -207,6 +195,21 @@ fn sth_from_row(r: &sqlx::any::AnyRow) -> Result<StoredTreeHead> {
         timestamp: r.try_get(2)?,
         signature: r.try_get(3)?,
     })
+}
+
+/// Inserts a signed tree head (kept as is if one of that size exists); returns the rows added.
+pub(crate) async fn insert_tree_head(tx: &mut AnyConnection, sth: &StoredTreeHead) -> Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO log_heads (tree_size, root_hash, timestamp, signature) VALUES ($1,$2,$3,$4) \
+         ON CONFLICT (tree_size) DO NOTHING",
+    )
+    .bind(sth.tree_size)
+    .bind(&sth.root_hash)
+    .bind(sth.timestamp)
+    .bind(&sth.signature)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
 }
 
 #[cfg(test)]

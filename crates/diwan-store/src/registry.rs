@@ -90,6 +90,12 @@ pub struct Registered {
     pub registered_at: OffsetDateTime,
     /// Index of the record's leaf in the transparency log.
     pub leaf_index: i64,
+    /// The leaf's entry (canonical JSON), as logged: what the receipt of a filing quotes.
+    #[serde(skip)]
+    pub log_entry: String,
+    /// The salt of the party's hash in that entry.
+    #[serde(skip)]
+    pub log_salt: String,
 }
 
 /// A stored document.
@@ -1030,7 +1036,8 @@ pub(crate) async fn write_registration(
     p: &PreparedRegistration,
     actor: &Actor,
 ) -> Result<Registered> {
-    let now = OffsetDateTime::now_utc();
+    // Stored to the microsecond: the same instant whether read back or taken from here.
+    let now = crate::from_micros(micros(OffsetDateTime::now_utc()));
     let year = now.to_offset(p.local_offset).year();
     let id = CorrespondenceId::new();
     let codes = sqlx::query(
@@ -1172,6 +1179,8 @@ pub(crate) async fn write_registration(
         seq,
         registered_at: now,
         leaf_index,
+        log_entry: String::from_utf8(entry).unwrap_or_default(),
+        log_salt: p.log_salt.clone(),
     })
 }
 

@@ -77,17 +77,6 @@ pub async fn file(
     st.metrics
         .filings
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // The receipts are produced at once; should that fail, the filing stands and they are
-    // produced when first asked for.
-    match st.app.store.filing_of(filed.id).await {
-        Ok(Some(f)) => {
-            if let Err(e) = st.app.issue_receipts(&f).await {
-                tracing::error!(error = %e, number = %filed.number, "receipt not produced yet");
-            }
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "filing lookup failed"),
-    }
     let base = st.app.config.public_url();
     Ok((
         StatusCode::CREATED,

@@ -254,11 +254,6 @@ pub async fn file_submit(
     st.metrics
         .filings
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Ok(Some(f)) = st.app.store.filing_of(filed.id).await {
-        if let Err(e) = st.app.issue_receipts(&f).await {
-            tracing::error!(error = %e, "receipt not produced yet");
-        }
-    }
     let base = page_ctx(lang, None, "/portail");
     render(
         &st,

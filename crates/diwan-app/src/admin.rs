@@ -71,7 +71,9 @@ impl App {
             level: req.level,
             names,
         };
-        Ok(self.store.tenant(admin).create_entity(new, actor).await?)
+        let e = self.store.tenant(admin).create_entity(new, actor).await?;
+        self.portal_targets().clear();
+        Ok(e)
     }
 
     pub async fn create_register(
@@ -85,11 +87,13 @@ impl App {
                 .map_err(|e| AppError::field("number_format", e.to_string()))?,
             None => NumberFormat::default(),
         };
-        Ok(self
+        let r = self
             .store
             .tenant(admin)
             .create_register(req.entity, req.direction, &req.name, &format, actor)
-            .await?)
+            .await?;
+        self.portal_targets().clear();
+        Ok(r)
     }
 
     pub async fn create_user(

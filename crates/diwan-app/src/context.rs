@@ -1,5 +1,6 @@
 //! The running application: configuration plus store, opened once and shared.
 
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::error::AppError;
 use diwan_core::AdministrationId;
@@ -20,7 +21,9 @@ pub struct App {
     pub(crate) seals:
         Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
     pub(crate) log_tree: Arc<tokio::sync::Mutex<crate::translog::LogState>>,
-    calendars: Arc<crate::deadlines::Calendars>,
+    calendars: Arc<TtlCache<AdministrationId, Arc<diwan_core::calendar::Calendar>>>,
+    rules: Arc<TtlCache<AdministrationId, Arc<Vec<diwan_store::deadlines::DeadlineRuleRecord>>>>,
+    portal_targets: Arc<TtlCache<String, Arc<crate::portal::PortalTarget>>>,
     fixed_today: Option<time::Date>,
 }
 
@@ -76,7 +79,9 @@ impl App {
             platform_pki: Arc::new(platform_pki),
             seals: Arc::default(),
             log_tree: Arc::new(tokio::sync::Mutex::new(crate::translog::LogState::new())),
-            calendars: Arc::default(),
+            calendars: Arc::new(crate::deadlines::calendar_cache()),
+            rules: Arc::new(crate::deadlines::rules_cache()),
+            portal_targets: Arc::new(crate::portal::target_cache()),
             fixed_today,
         })
     }
@@ -106,8 +111,20 @@ impl App {
             .date()
     }
 
-    pub(crate) fn calendars(&self) -> &crate::deadlines::Calendars {
+    pub(crate) fn calendars(
+        &self,
+    ) -> &TtlCache<AdministrationId, Arc<diwan_core::calendar::Calendar>> {
         &self.calendars
+    }
+
+    pub(crate) fn rules(
+        &self,
+    ) -> &TtlCache<AdministrationId, Arc<Vec<diwan_store::deadlines::DeadlineRuleRecord>>> {
+        &self.rules
+    }
+
+    pub(crate) fn portal_targets(&self) -> &TtlCache<String, Arc<crate::portal::PortalTarget>> {
+        &self.portal_targets
     }
 }
 

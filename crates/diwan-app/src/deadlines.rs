@@ -3,6 +3,7 @@
 //! national holidays, the administration's own days off) and the due date a record carries.
 
 use crate::access::Principal;
+use crate::cache::TtlCache;
 use crate::context::App;
 use crate::error::AppError;
 use diwan_core::calendar::{
@@ -13,7 +14,7 @@ use diwan_core::AdministrationId;
 use diwan_store::deadlines::{DeadlineRuleRecord, Holiday};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::Date;
 
 /// How long a calendar is kept in memory before holidays are read again (other servers of a
@@ -82,35 +83,23 @@ fn builtin_labels(code: &str) -> (&'static str, &'static str) {
 }
 
 /// Cached calendars, by administration.
-#[derive(Default)]
-pub struct Calendars {
-    map: std::sync::Mutex<std::collections::HashMap<AdministrationId, (Instant, Arc<Calendar>)>>,
+pub(crate) fn calendar_cache() -> TtlCache<AdministrationId, Arc<Calendar>> {
+    TtlCache::new(CALENDAR_TTL)
 }
 
-impl Calendars {
-    fn get(&self, admin: AdministrationId) -> Option<Arc<Calendar>> {
-        let m = self.map.lock().ok()?;
-        m.get(&admin)
-            .filter(|(at, _)| at.elapsed() < CALENDAR_TTL)
-            .map(|(_, c)| c.clone())
-    }
-    fn put(&self, admin: AdministrationId, c: Arc<Calendar>) {
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(admin, (Instant::now(), c));
-        }
-    }
-    fn forget(&self, admin: AdministrationId) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&admin);
-        }
-    }
+/// How long an administration's own deadline rules are kept in memory.
+const RULES_TTL: Duration = Duration::from_secs(10);
+
+/// Cached deadline rules, by administration.
+pub(crate) fn rules_cache() -> TtlCache<AdministrationId, Arc<Vec<DeadlineRuleRecord>>> {
+    TtlCache::new(RULES_TTL)
 }
 
 impl App {
     /// The working-day calendar of an administration: Saturday/Sunday, Morocco's fixed national
     /// holidays and the days off the administration added.
     pub async fn calendar(&self, admin: AdministrationId) -> Result<Arc<Calendar>, AppError> {
-        if let Some(c) = self.calendars().get(admin) {
+        if let Some(c) = self.calendars().get(&admin) {
             return Ok(c);
         }
         let y = self.today().year();
@@ -130,7 +119,15 @@ impl App {
         admin: AdministrationId,
         code: &str,
     ) -> Result<Option<DeadlineRule>, AppError> {
-        if let Some(r) = self.store.tenant(admin).deadline_rule(code).await? {
+        let own = match self.rules().get(&admin) {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(self.store.tenant(admin).deadline_rules().await?);
+                self.rules().put(admin, r.clone());
+                r
+            }
+        };
+        if let Some(r) = own.iter().find(|r| r.code == code) {
             return Ok(Some(r.rule));
         }
         match (code, DeadlineRule::builtin(code)) {
@@ -233,6 +230,7 @@ impl App {
         };
         let tenant = self.store.tenant(who.admin());
         tenant.put_deadline_rule(&rec, &who.actor()).await?;
+        self.rules().forget(&who.admin());
         self.procedures(who.admin())
             .await?
             .into_iter()
@@ -249,8 +247,10 @@ impl App {
             .delete_deadline_rule(code, &who.actor())
             .await?
         {
+            self.rules().forget(&who.admin());
             return Err(AppError::NotFound(format!("deadline rule {code:?}")));
         }
+        self.rules().forget(&who.admin());
         Ok(())
     }
 
@@ -274,7 +274,7 @@ impl App {
             .tenant(who.admin())
             .add_holiday(&h, &who.actor())
             .await?;
-        self.calendars().forget(who.admin());
+        self.calendars().forget(&who.admin());
         Ok(h)
     }
 
@@ -286,7 +286,7 @@ impl App {
             .tenant(who.admin())
             .remove_holiday(day, &who.actor())
             .await?;
-        self.calendars().forget(who.admin());
+        self.calendars().forget(&who.admin());
         if !removed {
             return Err(AppError::NotFound(format!("holiday on {day}")));
         }

@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 pub mod archive;
 pub mod bulk;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod deadlines;

@@ -7,6 +7,7 @@
 //! `SHA-256(token ‖ ":" ‖ nonce)` starts with `bits` zero bits. Tokens are stateless (an HMAC under
 //! a key derived from the master key, with their issue time), valid 10 minutes, usable once.
 
+use crate::cache::TtlCache;
 use crate::context::App;
 use crate::error::{AppError, FieldError};
 use crate::receipt::{AppliedDeadline, ReceiptFacts};
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a challenge token is valid.
@@ -90,6 +91,49 @@ pub struct Filed {
     #[serde(with = "diwan_core::iso_date::option")]
     pub due_date: Option<time::Date>,
     pub leaf_index: i64,
+}
+
+/// An administration as the portal files to it.
+#[derive(Debug)]
+pub struct PortalTarget {
+    admin: diwan_store::org::Administration,
+    /// Registry offices with the incoming register their filings go to.
+    offices: Vec<(diwan_store::org::Entity, diwan_store::org::Register)>,
+}
+
+impl PortalTarget {
+    /// The registry office a filing goes to (the first one unless the filer chose one) and its
+    /// incoming register.
+    fn office(
+        &self,
+        code: Option<&str>,
+    ) -> Result<(diwan_store::org::Entity, diwan_store::org::Register), AppError> {
+        self.offices
+            .iter()
+            .find(|(e, _)| code.is_none_or(|c| e.code.eq_ignore_ascii_case(c.trim())))
+            .cloned()
+            .ok_or_else(|| match code {
+                Some(code) => AppError::field(
+                    "registry_office",
+                    format!("no registry office {code:?} receiving mail here"),
+                ),
+                None => AppError::field(
+                    "administration",
+                    "this administration has no registry office receiving mail yet",
+                ),
+            })
+    }
+}
+
+/// How long the portal keeps an administration's directory data in memory.
+const TARGET_TTL: Duration = Duration::from_secs(10);
+
+pub(crate) fn target_cache() -> TtlCache<String, Arc<PortalTarget>> {
+    TtlCache::new(TARGET_TTL)
+}
+
+fn target_key(code: &str) -> String {
+    code.trim().to_uppercase()
 }
 
 /// A proof-of-work challenge.
@@ -367,8 +411,8 @@ impl App {
                 message: m,
             })
         };
-        let admin = self.store.administration_by_code(&req.administration).await;
-        if admin.is_err() {
+        let target = self.portal_target(&req.administration).await;
+        if target.is_err() {
             field(
                 "administration",
                 format!(
@@ -445,15 +489,24 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let (Ok(admin), Some(subject), Some(party)) = (admin, subject, party) else {
+        let (Ok(target), Some(subject), Some(party)) = (target, subject, party) else {
             return Err(AppError::Internal(
                 "validated filing lost its fields".into(),
             ));
         };
+        let (office, register) = match target.office(req.registry_office.as_deref()) {
+            Ok(found) => found,
+            // Perhaps created since the administration was cached.
+            Err(_) => {
+                self.portal_targets()
+                    .forget(&target_key(&req.administration));
+                self.portal_target(&req.administration)
+                    .await?
+                    .office(req.registry_office.as_deref())?
+            }
+        };
+        let admin = target.admin.clone();
         let tenant = self.store.tenant(admin.id);
-        let (office, register) = self
-            .portal_register(&tenant, req.registry_office.as_deref())
-            .await?;
         let due = self.due_for(admin.id, req.procedure.as_deref()).await?;
         let tracking_code = new_tracking_code();
         let receipt_token = random_token();
@@ -555,39 +608,30 @@ impl App {
         })
     }
 
-    /// The register where portal filings to an administration go.
-    async fn portal_register(
-        &self,
-        tenant: &diwan_store::Tenant,
-        office: Option<&str>,
-    ) -> Result<(diwan_store::org::Entity, diwan_store::org::Register), AppError> {
+    /// What the portal needs of an administration: the administration and its registry offices
+    /// receiving mail, kept in memory for a few seconds.
+    async fn portal_target(&self, code: &str) -> Result<Arc<PortalTarget>, AppError> {
+        let key = target_key(code);
+        if let Some(t) = self.portal_targets().get(&key) {
+            return Ok(t);
+        }
+        let admin = self.store.administration_by_code(code).await?;
+        let tenant = self.store.tenant(admin.id);
         let entities = tenant.entities().await?;
         let registers = tenant.registers().await?;
-        let candidates = entities
-            .iter()
+        let offices = entities
+            .into_iter()
             .filter(|e| e.kind == EntityKind::RegistryOffice)
-            .filter(|e| match office {
-                Some(code) => e.code.eq_ignore_ascii_case(code.trim()),
-                None => true,
-            });
-        for e in candidates {
-            if let Some(r) = registers
-                .iter()
-                .find(|r| r.entity_id == e.id && r.direction == Direction::Incoming)
-            {
-                return Ok((e.clone(), r.clone()));
-            }
-        }
-        Err(match office {
-            Some(code) => AppError::field(
-                "registry_office",
-                format!("no registry office {code:?} receiving mail here"),
-            ),
-            None => AppError::field(
-                "administration",
-                "this administration has no registry office receiving mail yet",
-            ),
-        })
+            .filter_map(|e| {
+                registers
+                    .iter()
+                    .find(|r| r.entity_id == e.id && r.direction == Direction::Incoming)
+                    .map(|r| (e.clone(), r.clone()))
+            })
+            .collect();
+        let t = Arc::new(PortalTarget { admin, offices });
+        self.portal_targets().put(key, t.clone());
+        Ok(t)
     }
 
     /// Follows a filing with its number and tracking code. Unknown number and wrong code get the

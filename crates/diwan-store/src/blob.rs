@@ -2,9 +2,13 @@
 //!
 //! Documents are streamed to a staging file while their SHA-256 is computed, then synced. Once the
 //! request is validated, and *before* the database transaction that references them, they are
-//! *promoted* to their final place `sha256/ab/cd/abcd…` (an atomic rename followed by a sync of
-//! the directory), so a committed record never points at a blob that a crash could lose. Identical
-//! content is stored once.
+//! *promoted* to their final place `sha256/ab/abcd…`: written under a temporary name, made
+//! durable, renamed, and the rename made durable, so a committed record never points at a blob
+//! that a crash could lose. Identical content is stored once.
+//!
+//! Durability is grouped: instead of syncing each file and its directory (two disk flushes per
+//! blob, and under load a queue of them), a promotion waits for a `syncfs` of the blob file
+//! system that started after its writes; every promotion waiting at that moment shares it.
 //!
 //! Bad input is detected before promotion: its staging files are removed when the
 //! [`StagedBlob`] is dropped, so a refused request leaves no blob. A transaction that fails after
@@ -154,18 +158,14 @@ impl BlobWriter {
         &self.head
     }
 
-    /// Completes the blob (syncing its staging file, if any) and returns it staged.
+    /// Completes the blob and returns it staged. A staging file is flushed to the file system;
+    /// its promotion makes it durable.
     pub async fn finish(mut self) -> Result<StagedBlob, BlobError> {
         let content = match std::mem::replace(&mut self.sink, Sink::Done) {
             Sink::Memory(buf) => Staged::Memory(buf),
             Sink::File { mut out, path } => {
                 // Until the file is handed to the StagedBlob, removing it on error is ours to do.
-                let synced = async {
-                    out.flush().await?;
-                    out.get_ref().sync_all().await
-                }
-                .await;
-                if let Err(e) = synced {
+                if let Err(e) = out.flush().await {
                     let _ = tokio::fs::remove_file(&path).await;
                     return Err(e.into());
                 }
@@ -266,20 +266,32 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
-/// Blobs on the local file system under `ROOT/sha256/ab/cd/<hex>`, staging under `ROOT/staging`.
+/// Blobs on the local file system under `ROOT/sha256/ab/<hex>`, staging under `ROOT/staging`.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
     staging: PathBuf,
+    sync: GroupSync,
 }
 
 impl LocalBlobStore {
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
         let root = root.into();
         let staging = root.join("staging");
-        tokio::fs::create_dir_all(root.join("sha256")).await?;
         tokio::fs::create_dir_all(&staging).await?;
-        Ok(Self { root, staging })
+        let base = root.join("sha256");
+        tokio::task::spawn_blocking({
+            let base = base.clone();
+            move || prepare_shards(&base)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let sync = GroupSync::start(&root)?;
+        Ok(Self {
+            root,
+            staging,
+            sync,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -289,63 +301,150 @@ impl LocalBlobStore {
     /// Where a blob lives.
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
         let h = hash.to_hex();
-        self.root
-            .join("sha256")
-            .join(&h[0..2])
-            .join(&h[2..4])
-            .join(h)
+        self.root.join("sha256").join(&h[0..2]).join(h)
     }
 }
 
-/// Puts staged content at `dst` durably: written (or renamed) under a temporary name in the
-/// final directory, synced, renamed, and the directory synced. Existing content is kept as is.
-fn place(content: &Staged, dst: &Path) -> std::io::Result<()> {
-    if dst.exists() {
+/// Creates the 256 shard directories once (so that storing a blob never creates one), and
+/// moves blobs of the earlier two-level layout (`ab/cd/<hex>`) to their one-level place.
+fn prepare_shards(base: &Path) -> std::io::Result<()> {
+    let marker = base.join(".layout-1");
+    if marker.exists() {
         return Ok(());
+    }
+    std::fs::create_dir_all(base)?;
+    for i in 0..=255u8 {
+        let shard = base.join(hex::encode([i]));
+        match std::fs::create_dir(&shard) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for sub in std::fs::read_dir(&shard)? {
+            let sub = sub?.path();
+            if !sub.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&sub)? {
+                let f = f?;
+                let name = f.file_name();
+                if name.to_str().is_some_and(|n| BlobHash::parse(n).is_ok()) {
+                    std::fs::rename(f.path(), shard.join(&name))?;
+                } else {
+                    // An interrupted promotion's temporary file.
+                    std::fs::remove_file(f.path())?;
+                }
+            }
+            std::fs::remove_dir(&sub)?;
+        }
+    }
+    sync_all_of(base)?;
+    std::fs::File::create(&marker)?;
+    sync_all_of(base)
+}
+
+/// Makes everything written so far under `dir`'s file system durable.
+fn sync_all_of(dir: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::open(dir)?;
+    syncfs(&f)
+}
+
+#[cfg(target_os = "linux")]
+fn syncfs(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `syncfs` only reads the descriptor, which `f` keeps open for the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syncfs(f: &std::fs::File) -> std::io::Result<()> {
+    // Without a per-file-system sync: flush everything, then the directory itself.
+    // SAFETY: `sync` takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    f.sync_all()
+}
+
+type SyncReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Group durability: callers wait for a `syncfs` that starts after they ask; one thread runs
+/// them back to back, each answering every caller that was waiting when it started.
+#[derive(Debug, Clone)]
+struct GroupSync {
+    tx: std::sync::mpsc::Sender<SyncReply>,
+}
+
+impl GroupSync {
+    fn start(root: &Path) -> std::io::Result<GroupSync> {
+        let dir = std::fs::File::open(root)?;
+        let (tx, rx) = std::sync::mpsc::channel::<SyncReply>();
+        std::thread::Builder::new()
+            .name("diwan-blob-sync".into())
+            .spawn(move || {
+                // Ends when every handle to the store is dropped.
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let outcome = syncfs(&dir).map_err(|e| e.to_string());
+                    for w in waiting {
+                        let _ = w.send(outcome.clone());
+                    }
+                }
+            })?;
+        Ok(GroupSync { tx })
+    }
+
+    /// Returns once everything written before the call is durable.
+    async fn sync(&self) -> std::io::Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(reply)
+            .map_err(|_| std::io::Error::other("the blob sync thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| std::io::Error::other("the blob sync thread has stopped"))?
+            .map_err(|e| std::io::Error::other(format!("syncing blobs: {e}")))
+    }
+}
+
+/// Where a promotion stands after its first step.
+enum Placed {
+    /// The content is already stored under its name.
+    Present,
+    /// Written (or staged) at `from`, to be renamed to the final name once durable.
+    Pending { from: PathBuf },
+}
+
+/// First step of a promotion: the content under a temporary name in its final directory (or
+/// its staging file, already on the same file system).
+fn write_pending(content: &Staged, dst: &Path) -> std::io::Result<Placed> {
+    if dst.exists() {
+        return Ok(Placed::Present);
     }
     let dir = dst
         .parent()
         .ok_or_else(|| std::io::Error::other("blob path has no parent"))?;
-    if !dir.exists() {
-        // Create the two shard levels and make their entries durable too.
-        let top = dir
-            .parent()
-            .ok_or_else(|| std::io::Error::other("blob path has no shard"))?;
-        let top_new = !top.exists();
-        std::fs::create_dir_all(dir)?;
-        if top_new {
-            if let Some(base) = top.parent() {
-                sync_dir(base)?;
-            }
-        }
-        sync_dir(top)?;
-    }
     match content {
         Staged::Memory(bytes) => {
             use std::io::Write;
             let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-            let written = (|| {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, dst)
-            })();
-            if written.is_err() {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(bytes));
+            if let Err(e) = written {
                 let _ = std::fs::remove_file(&tmp);
+                return Err(e);
             }
-            written?;
+            Ok(Placed::Pending { from: tmp })
         }
-        Staged::File(src) => std::fs::rename(src, dst)?,
-        Staged::Promoted => return Ok(()),
+        Staged::File(src) => Ok(Placed::Pending { from: src.clone() }),
+        Staged::Promoted => Ok(Placed::Present),
     }
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(BlobHash, u64)> {
@@ -374,19 +473,46 @@ impl BlobStore for LocalBlobStore {
     async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError> {
         let content = std::mem::replace(&mut staged.content, Staged::Promoted);
         let dst = self.path_of(&staged.hash);
-        let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let outcome = place(&content, &dst);
-            if let Staged::File(src) = &content {
-                // Whether it was moved, deduplicated or failed, the staging file must go.
-                if outcome.is_err() || src.exists() {
-                    let _ = std::fs::remove_file(src);
-                }
-            }
-            outcome
+        let staged_file = match &content {
+            Staged::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        let placed = tokio::task::spawn_blocking({
+            let dst = dst.clone();
+            move || write_pending(&content, &dst)
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-        result.map_err(BlobError::Io)
+        let outcome = async {
+            match placed? {
+                // Stored already, perhaps by a promotion whose rename is not durable yet.
+                Placed::Present => self.sync.sync().await,
+                Placed::Pending { from } => {
+                    // The content durable first, then its name.
+                    self.sync.sync().await?;
+                    let renamed = tokio::task::spawn_blocking({
+                        let (from, dst) = (from.clone(), dst.clone());
+                        move || std::fs::rename(&from, &dst)
+                    })
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|r| r);
+                    if renamed.is_err() && staged_file.is_none() {
+                        let _ = std::fs::remove_file(&from);
+                    }
+                    renamed?;
+                    self.sync.sync().await
+                }
+            }
+        }
+        .await;
+        if let Some(src) = staged_file {
+            // Whether it was moved, deduplicated or failed, the staging file must go.
+            if outcome.is_err() || src.exists() {
+                let _ = std::fs::remove_file(&src);
+            }
+        }
+        outcome.map_err(BlobError::Io)
     }
 
     async fn open(&self, hash: &BlobHash) -> Result<tokio::fs::File, BlobError> {
@@ -431,16 +557,10 @@ impl BlobStore for LocalBlobStore {
                 if !a.is_dir() {
                     continue;
                 }
-                for b in std::fs::read_dir(&a)? {
-                    let b = b?.path();
-                    if !b.is_dir() {
-                        continue;
-                    }
-                    for f in std::fs::read_dir(&b)? {
-                        let name = f?.file_name();
-                        if let Some(h) = name.to_str().and_then(|n| BlobHash::parse(n).ok()) {
-                            out.push(h);
-                        }
+                for f in std::fs::read_dir(&a)? {
+                    let name = f?.file_name();
+                    if let Some(h) = name.to_str().and_then(|n| BlobHash::parse(n).ok()) {
+                        out.push(h);
                     }
                 }
             }
@@ -498,7 +618,7 @@ mod tests {
         assert!(store.exists(&staged.hash()).await.unwrap());
         let p = store.path_of(&staged.hash());
         let h = staged.hash().to_hex();
-        assert!(p.ends_with(format!("sha256/{}/{}/{}", &h[0..2], &h[2..4], h)));
+        assert!(p.ends_with(format!("sha256/{}/{}", &h[0..2], h)));
         // Same content again: deduplicated, staging emptied.
         let mut again = store.stage_bytes(b"%PDF-1.7 hello world").await.unwrap();
         store.promote(&mut again).await.unwrap();
@@ -569,6 +689,73 @@ mod tests {
             vec![7u8; 400 * 1024]
         );
         assert_eq!(staged.hash(), BlobHash::of(&vec![7u8; 400 * 1024]));
+    }
+
+    #[tokio::test]
+    async fn blobs_of_the_two_level_layout_move_to_one_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = BlobHash::of(b"older");
+        let h = hash.to_hex();
+        let legacy = dir.path().join("sha256").join(&h[0..2]).join(&h[2..4]);
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::write(legacy.join(&h), b"older").unwrap();
+        std::fs::write(legacy.join(".0123.tmp"), b"interrupted").unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.list().await.unwrap(), vec![hash]);
+        assert_eq!(store.read(&hash).await.unwrap(), b"older");
+        assert!(!legacy.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sha256"))
+                .unwrap()
+                .count(),
+            257,
+            "256 shards and the layout marker"
+        );
+        // Opening again changes nothing.
+        drop(store);
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(
+            store.check(&hash).await.unwrap(),
+            BlobStatus::Sound { size: 5 }
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_promotions_share_durability_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                // Half of them the same content: deduplicated while others are in flight.
+                let body = if i % 2 == 0 {
+                    i.to_be_bytes().to_vec()
+                } else {
+                    b"same".to_vec()
+                };
+                let mut s = store.stage_bytes(&body).await.unwrap();
+                store.promote(&mut s).await.unwrap();
+                (s.hash(), body)
+            }));
+        }
+        for t in tasks {
+            let (hash, body) = t.await.unwrap();
+            assert_eq!(store.read(&hash).await.unwrap(), body);
+        }
+        assert_eq!(store.list().await.unwrap().len(), 33);
+        let leftovers = std::fs::read_dir(dir.path().join("sha256"))
+            .unwrap()
+            .filter_map(|d| d.ok())
+            .filter(|d| d.path().is_dir())
+            .flat_map(|d| std::fs::read_dir(d.path()).unwrap())
+            .filter(|f| {
+                f.as_ref()
+                    .map(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+                    .unwrap_or(false)
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[tokio::test]

@@ -496,7 +496,6 @@ async fn fsck_finds_damage() {
             .path()
             .join("blobs/sha256")
             .join(&docs[0].sha256[0..2])
-            .join(&docs[0].sha256[2..4])
             .join(&docs[0].sha256);
         std::fs::write(&blob_path, b"tampered").unwrap();
         let r = t.store.fsck(&|_, _| {}).await.unwrap();

@@ -1080,8 +1080,8 @@ pub(crate) async fn write_registration(
     };
     let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id.to_string()).await?;
     sqlx::query(&format!(
-        "INSERT INTO correspondences ({CORR_COLS}, administration_id, search_text) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)"
+        "INSERT INTO correspondences ({CORR_COLS}, administration_id, search_text, leaf_index, log_salt) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)"
     ))
     .bind(id.to_string())
     .bind(p.register.to_string())
@@ -1112,14 +1112,10 @@ pub(crate) async fn write_registration(
     .bind(i64::from(p.due.as_ref().is_some_and(|d| d.rule.silence_means_acceptance)))
     .bind(admin)
     .bind(search_text(p, &number))
+    .bind(leaf_index)
+    .bind(&p.log_salt)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE correspondences SET leaf_index = $1, log_salt = $2 WHERE id = $3")
-        .bind(leaf_index)
-        .bind(&p.log_salt)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
     if let Some(f) = &p.portal {
         // The notification first: a failure of anything after it must leave no e-mail queued.
         if let Some(m) = &f.notification {

@@ -85,6 +85,24 @@ fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((get("VmRSS:")?, get("VmHWM:")?))
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (Linux `/proc`), with its
+/// children's (the document reader's tools) once they were waited for.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14-17 of stat(5), 12-15 after the name.
+    let ticks: f64 = f
+        .get(11..15)?
+        .iter()
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz.max(1.0))
+}
+
 /// A PDF of exactly `size` bytes (padding in a comment), unique per `n`.
 fn pdf_of_size(n: usize, size: usize) -> Vec<u8> {
     let mut v = format!("%PDF-1.4\n% registration {n}\n").into_bytes();
@@ -658,6 +676,13 @@ async fn filings(
         metric(c, base, "diwan_receipt_production_seconds_count").await?,
         metric(c, base, "diwan_receipt_production_seconds_sum").await?,
     );
+    let cpu = || {
+        (
+            cpu_seconds(&pid.to_string()).unwrap_or(0.0),
+            cpu_seconds("self").unwrap_or(0.0),
+        )
+    };
+    let (server0, client0) = cpu();
     let (elapsed, lat) = {
         let (c, base, size) = (c.clone(), base.to_string(), args.size);
         run_concurrently(args.concurrency, args.filings as u64, move |i| {
@@ -665,6 +690,7 @@ async fn filings(
         })
         .await?
     };
+    let (server1, client1) = cpu();
     report(
         &format!(
             "portal filings with sealed receipts ({engine}, {} B documents, concurrency {})",
@@ -673,6 +699,15 @@ async fn filings(
         args.filings,
         elapsed,
         &lat,
+    );
+    let per = |a: f64, b: f64| (b - a) / args.filings as f64 * 1000.0;
+    println!(
+        "CPU per filing: server {:.2} ms, benchmark client {:.2} ms (both on the same {} cores; \
+         the server alone would need {:.0} cores for 1,000/s)",
+        per(server0, server1),
+        per(client0, client1),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        per(server0, server1)
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();

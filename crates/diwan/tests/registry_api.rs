@@ -621,7 +621,7 @@ fn fsck_health_metrics_and_shutdown() {
     // Damage one document: fsck names it and exits 1.
     let blob = files_under(&s.data().join("blobs/sha256"))
         .into_iter()
-        .next()
+        .find(|p| p.file_name().is_some_and(|n| n.len() == 64))
         .unwrap();
     let name = blob.file_name().unwrap().to_str().unwrap().to_string();
     std::fs::write(&blob, b"damaged").unwrap();

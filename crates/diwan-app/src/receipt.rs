@@ -22,6 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// sealing, time-stamping, signing the JSON).
 static RECEIPTS: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
 
+/// Receipts being sealed at once (see `build_receipts`).
+static SEALING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 /// `(count, seconds)` of the receipts produced by this process.
 pub fn receipt_stats() -> (u64, f64) {
     (
@@ -158,6 +163,12 @@ impl App {
 
     async fn build_receipts(&self, facts: ReceiptFacts) -> Result<(Vec<u8>, Vec<u8>), AppError> {
         let inputs = self.inputs_from(facts).await?;
+        // As many seals at once as there are cores: more would only take turns on them, each
+        // on a blocking thread of its own.
+        let _slot = SEALING
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || inputs.seal())
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?

@@ -71,7 +71,12 @@ impl App {
     /// of one signature and one durable write per receipt.
     pub async fn tree_head_covering(&self, min_size: u64) -> Result<SignedTreeHead, AppError> {
         let mut log = self.log_tree.lock().await;
-        self.head_covering(&mut log, min_size).await
+        let (head, saved) = self.head_covering(&mut log, min_size).await?;
+        drop(log);
+        if let Some(saved) = saved {
+            saved.wait().await?;
+        }
+        Ok(head)
     }
 
     /// A signed tree head covering leaf `index`, and the leaf's audit path in that tree (base64
@@ -81,7 +86,7 @@ impl App {
         index: u64,
     ) -> Result<(SignedTreeHead, Vec<String>), AppError> {
         let mut log = self.log_tree.lock().await;
-        let head = self.head_covering(&mut log, index + 1).await?;
+        let (head, saved) = self.head_covering(&mut log, index + 1).await?;
         if log.tree.len() < head.tree_size {
             self.log_sync(&mut log.tree).await?;
         }
@@ -89,17 +94,30 @@ impl App {
             .tree
             .inclusion_proof(index, head.tree_size)
             .map_err(|e| AppError::Internal(e.to_string()))?;
+        drop(log);
+        // The receipt is recorded through the same writer after the head was queued, so it
+        // commits with the head or after it; nobody waits for the head itself, and the lock is
+        // not held across a commit.
+        if let Some(saved) = saved {
+            tokio::spawn(async move {
+                if let Err(e) = saved.wait().await {
+                    tracing::error!(error = %e, "signed tree head not saved");
+                }
+            });
+        }
         Ok((head, p.iter().map(b64).collect()))
     }
 
+    /// A head covering `min_size` leaves: the newest known if it does, else a new one, signed,
+    /// remembered and queued to be saved (the returned write).
     async fn head_covering(
         &self,
         log: &mut LogState,
         min_size: u64,
-    ) -> Result<SignedTreeHead, AppError> {
+    ) -> Result<(SignedTreeHead, Option<diwan_store::QueuedWrite>), AppError> {
         if min_size > 0 {
             if let Some(h) = log.head.as_ref().filter(|h| h.tree_size >= min_size) {
-                return Ok(h.clone());
+                return Ok((h.clone(), None));
             }
         }
         let size = self.log_sync(&mut log.tree).await?;
@@ -109,14 +127,14 @@ impl App {
             )));
         }
         if let Some(h) = log.head.as_ref().filter(|h| h.tree_size == size) {
-            return Ok(h.clone());
+            return Ok((h.clone(), None));
         }
         // Another server may have signed this size already.
         if let Some(latest) = self.store.latest_tree_head().await? {
             if latest.tree_size as u64 == size {
                 let h = stored_to_sth(latest);
                 log.remember(&h);
-                return Ok(h);
+                return Ok((h, None));
             }
         }
         let root = log
@@ -126,8 +144,9 @@ impl App {
         let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         let sth = SignedTreeHead::sign(&self.pki().log_key, size, &root, now)
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        self.store
-            .save_tree_head(&StoredTreeHead {
+        let saved = self
+            .store
+            .queue_tree_head(&StoredTreeHead {
                 tree_size: size as i64,
                 root_hash: hex::encode(root),
                 timestamp: now as i64,
@@ -135,7 +154,7 @@ impl App {
             })
             .await?;
         log.remember(&sth);
-        Ok(sth)
+        Ok((sth, Some(saved)))
     }
 
     /// The audit path of leaf `index` in the tree of `size` leaves (base64 hashes).

@@ -139,15 +139,27 @@ impl Registrar {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Records a signed tree head and waits until it is durable.
-    pub(crate) async fn save_tree_head(&self, head: StoredTreeHead) -> Result<()> {
+    /// Queues a signed tree head. It is written in the order it was queued: anything queued
+    /// after it (a receipt quoting it) commits in the same batch or a later one.
+    pub(crate) async fn queue_tree_head(&self, head: StoredTreeHead) -> Result<QueuedWrite> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::TreeHead { head, reply }).await?;
-        answer.await.map_err(|_| stopped())?.map(|_| ())
+        Ok(QueuedWrite(answer))
     }
 
     async fn send(&self, job: Job) -> Result<()> {
         self.tx.send(job).await.map_err(|_| stopped())
+    }
+}
+
+/// A write queued to the group-commit writer.
+#[must_use = "the write's outcome is only known by waiting for it"]
+pub struct QueuedWrite(oneshot::Receiver<Result<u64>>);
+
+impl QueuedWrite {
+    /// Waits until the write is durable (or failed).
+    pub async fn wait(self) -> Result<()> {
+        self.0.await.map_err(|_| stopped())?.map(|_| ())
     }
 }
 

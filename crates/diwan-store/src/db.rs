@@ -247,12 +247,12 @@ impl Store {
             .await
     }
 
-    /// Records a signed tree head through the group-commit writer.
-    pub(crate) async fn save_tree_head_batched(
+    /// Queues a signed tree head to the group-commit writer.
+    pub(crate) async fn queue_tree_head_batched(
         &self,
         head: crate::log::StoredTreeHead,
-    ) -> Result<()> {
-        self.inner.registrar.save_tree_head(head).await
+    ) -> Result<crate::batch::QueuedWrite> {
+        self.inner.registrar.queue_tree_head(head).await
     }
 
     /// The tenant-scoped view of one administration.

@@ -38,6 +38,7 @@ pub mod synthetic;
 pub mod webhooks;
 
 pub use audit::Actor;
+pub use batch::QueuedWrite;
 pub use blob::{BlobError, BlobHash, BlobStore, BlobWriter, LocalBlobStore, StagedBlob};
 pub use db::{Backend, Store, StoreOptions, Tenant};
 

@@ -468,7 +468,7 @@ async fn lock_folder(tx: &mut AnyConnection, admin: &str, id: FolderId) -> Resul
 /// How many documents to sign a folder holds, in the caller's transaction.
 async fn main_documents(tx: &mut AnyConnection, folder: &str) -> Result<i64> {
     Ok(
-        sqlx::query("SELECT COUNT(*) FROM folder_documents WHERE folder_id = $1 AND role = 'main'")
+        sqlx::query("SELECT COUNT(*) FROM folder_documents WHERE folder_id = $1 AND role = 'main' AND removed_at IS NULL")
             .bind(folder)
             .fetch_one(&mut *tx)
             .await?
@@ -598,7 +598,7 @@ async fn document_row(
 ) -> Result<(String, String, String, i64)> {
     let r = sqlx::query(
         "SELECT role, file_name, current_sha256, version FROM folder_documents \
-         WHERE folder_id = $1 AND id = $2",
+         WHERE folder_id = $1 AND id = $2 AND removed_at IS NULL",
     )
     .bind(folder)
     .bind(document_id)
@@ -744,7 +744,7 @@ impl Tenant {
             .try_get(0)?;
         let documents = sqlx::query(
             "SELECT id, role, position, file_name, media_type, original_sha256, current_sha256, version, size \
-             FROM folder_documents WHERE folder_id = $1 ORDER BY position",
+             FROM folder_documents WHERE folder_id = $1 AND removed_at IS NULL ORDER BY position",
         )
         .bind(&fid)
         .fetch_all(db)
@@ -911,7 +911,7 @@ impl Tenant {
                     return Err(StoreError::Invalid("no document to add".into()));
                 }
                 let r = sqlx::query(
-                    "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM folder_documents WHERE folder_id = $1",
+                    "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM folder_documents WHERE folder_id = $1 AND removed_at IS NULL",
                 )
                 .bind(&fid)
                 .fetch_one(&mut *tx)
@@ -947,15 +947,16 @@ impl Tenant {
             }
             DocumentChange::Remove { document_id } => {
                 let (role, name, hash, _) = document_row(&mut tx, &fid, document_id).await?;
-                sqlx::query("DELETE FROM folder_versions WHERE document_id = $1")
-                    .bind(document_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM folder_documents WHERE folder_id = $1 AND id = $2")
-                    .bind(&fid)
-                    .bind(document_id)
-                    .execute(&mut *tx)
-                    .await?;
+                // Kept, marked removed: versions signed in earlier rounds (after a rejection or
+                // a recall) stay with the folder's history, and their blobs stay referenced.
+                sqlx::query(
+                    "UPDATE folder_documents SET removed_at = $3 WHERE folder_id = $1 AND id = $2",
+                )
+                .bind(&fid)
+                .bind(document_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 insert_action(
                     &mut tx,
                     &admin,
@@ -1118,7 +1119,7 @@ impl Tenant {
             }
         }
         // Documents start again from what the author uploaded.
-        let docs = sqlx::query("SELECT id, original_sha256, current_sha256, version, size FROM folder_documents WHERE folder_id = $1")
+        let docs = sqlx::query("SELECT id, original_sha256, current_sha256, version, size FROM folder_documents WHERE folder_id = $1 AND removed_at IS NULL")
             .bind(&fid)
             .fetch_all(&mut *tx)
             .await?;
@@ -1292,7 +1293,7 @@ impl Tenant {
                     let new_hash = v.blob.hash().to_hex();
                     let r = sqlx::query(
                         "UPDATE folder_documents SET current_sha256 = $3, version = version + 1, size = $4 \
-                         WHERE folder_id = $1 AND id = $2 AND role = 'main' AND current_sha256 = $5 RETURNING version",
+                         WHERE folder_id = $1 AND id = $2 AND role = 'main' AND removed_at IS NULL AND current_sha256 = $5 RETURNING version",
                     )
                     .bind(&fid)
                     .bind(&v.document_id)

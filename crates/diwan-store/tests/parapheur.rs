@@ -497,9 +497,67 @@ async fn documents_change_while_the_folder_is_editable() {
         // Sent again: the document starts again from its replacement, not from its first file.
         start().await.unwrap();
         let d = tenant.folder_detail(f.id).await.unwrap();
-        let c = d.documents.iter().find(|x| x.id == c).unwrap();
-        assert_eq!(c.current_sha256, c2_hash);
-        assert_eq!(c.size, b"%PDF c, second".len() as i64, "{}", t.name);
+        let cd = d.documents.iter().find(|x| x.id == c).unwrap();
+        assert_eq!(cd.current_sha256, c2_hash);
+        assert_eq!(cd.size, b"%PDF c, second".len() as i64, "{}", t.name);
+
+        // Rejected again, then the author replaces c by another document: the version of c
+        // signed in the first round stays with the folder (its blob referenced), c is gone
+        // from the documents, and the folder can be sent with the new one.
+        let rejected = Act {
+            user: signer,
+            on_behalf_of: None,
+            action: ActionKind::Reject,
+            comment: Some("Autre version, s'il vous plaît.".into()),
+            target_user: None,
+            signed: vec![],
+            signer: None,
+        };
+        tenant.act(f.id, rejected, &actor()).await.unwrap();
+        let signed_in_round_one = diwan_store::BlobHash::of(b"%PDF c, second, signed").to_hex();
+        change(
+            author,
+            DocumentChange::Add(vec![doc(
+                DocumentRole::Main,
+                "d.pdf",
+                stage(b"%PDF d").await,
+            )]),
+        )
+        .await
+        .unwrap();
+        change(
+            author,
+            DocumentChange::Remove {
+                document_id: c.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let d = tenant.folder_detail(f.id).await.unwrap();
+        let names: Vec<&str> = d.documents.iter().map(|x| x.file_name.as_str()).collect();
+        assert_eq!(names, ["annexe.png", "d.pdf"], "{}", t.name);
+        let referenced = t.store.referenced_blobs().await.unwrap();
+        assert!(
+            referenced.contains(&signed_in_round_one) && referenced.contains(&c2_hash),
+            "{}: the versions of a removed document were dropped",
+            t.name
+        );
+        let e = change(
+            author,
+            DocumentChange::Remove {
+                document_id: c.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, StoreError::NotFound("document")), "{e}");
+        start().await.unwrap();
+        assert_eq!(
+            tenant.folder_detail(f.id).await.unwrap().documents.len(),
+            2,
+            "{}",
+            t.name
+        );
     }
 }
 

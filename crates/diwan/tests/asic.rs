@@ -8,99 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use support::*;
 
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let (ok, out) = run(Command::new("openssl").args(args).current_dir(dir));
-    assert!(ok, "openssl {args:?}:\n{out}");
-    out
-}
-
-fn diwan(dir: &Path, args: &[&str]) -> (bool, String) {
-    run(Command::new(BIN).args(args).current_dir(dir))
-}
-
 /// A certificate authority and an ECDSA signer, made by OpenSSL.
 fn identity(d: &Path) {
-    std::fs::write(
-        d.join("ext.cnf"),
-        "[leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
-         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=Autorite de test/O=Test",
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "signer.key",
-            "-out",
-            "signer.csr",
-            "-subj",
-            "/CN=Amina Signataire/O=Test",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "signer.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "signer.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "ext.cnf",
-            "-extensions",
-            "leaf",
-        ],
-    );
+    openssl_ca(d);
+    openssl_signer(d, "signer", "ec", "Amina Signataire");
 }
 
 /// Rewrites a ZIP with Python: `change` maps entry names to new contents, `add` appends.
@@ -144,7 +55,7 @@ fn cades_and_asice() {
     let dir = d.path();
     let p = |n: &str| dir.join(n);
     let data_dir = data.path().to_str().unwrap();
-    let (ok, root) = diwan(dir, &["pki", "export-root", "--data", data_dir]);
+    let (ok, root) = diwan_in(dir, &["pki", "export-root", "--data", data_dir]);
     assert!(ok, "{root}");
     std::fs::write(p("root.pem"), root).unwrap();
     identity(dir);
@@ -162,7 +73,7 @@ fn cades_and_asice() {
     ];
 
     // A detached CAdES B-T signature next to the file.
-    let (ok, out) = diwan(dir, &[&["sign"][..], &who, &["note.txt"]].concat());
+    let (ok, out) = diwan_in(dir, &[&["sign"][..], &who, &["note.txt"]].concat());
     assert!(ok, "{out}");
     assert!(out.contains("note.txt.p7s") && out.contains("B-T"), "{out}");
     let out = openssl(
@@ -220,14 +131,14 @@ fn cades_and_asice() {
         );
     }
     let trust = ["verify", "--trust", "ca.pem", "--trust", "root.pem"];
-    let (ok, out) = diwan(dir, &[&trust[..], &["note.txt", "note.txt.p7s"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["note.txt", "note.txt.p7s"]].concat());
     assert!(ok, "{out}");
     assert!(
         out.contains("CAdES B-T signature by Amina Signataire: TOTAL-PASSED"),
         "{out}"
     );
     // Without the signer's root: INDETERMINATE.
-    let (ok, out) = diwan(
+    let (ok, out) = diwan_in(
         dir,
         &["verify", "--trust", "root.pem", "note.txt", "note.txt.p7s"],
     );
@@ -238,11 +149,11 @@ fn cades_and_asice() {
     // The file changed: TOTAL-FAILED.
     std::fs::write(p("note2.txt"), "Note de service n° 13\n").unwrap();
     std::fs::copy(p("note.txt.p7s"), p("note2.txt.p7s")).unwrap();
-    let (ok, out) = diwan(dir, &[&trust[..], &["note2.txt", "note2.txt.p7s"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["note2.txt", "note2.txt.p7s"]].concat());
     assert!(!ok && out.contains("TOTAL-FAILED / HASH_FAILURE"), "{out}");
     // A PDF at B-LT with the platform: its responder's answer (for the time-stamping unit it
     // issued) is embedded, produced in-process.
-    let (ok, out) = diwan(
+    let (ok, out) = diwan_in(
         dir,
         &[
             &["sign", "--level", "b-lt"][..],
@@ -254,22 +165,22 @@ fn cades_and_asice() {
     assert!(ok, "{out}");
     let lt = std::fs::read(p("annexe-lt.pdf")).unwrap();
     assert!(lt.windows(7).any(|w| w == b"/OCSPs "), "no OCSP in the DSS");
-    let (ok, out) = diwan(dir, &[&trust[..], &["annexe-lt.pdf"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["annexe-lt.pdf"]].concat());
     assert!(ok && out.contains("TOTAL-PASSED"), "{out}");
     // Long-term levels are for PDFs.
-    let (ok, out) = diwan(
+    let (ok, out) = diwan_in(
         dir,
         &[&["sign", "--level", "b-lt"][..], &who, &["note.txt"]].concat(),
     );
     assert!(!ok && out.contains("are for PDFs"), "{out}");
-    let (ok, out) = diwan(
+    let (ok, out) = diwan_in(
         dir,
         &[&["sign"][..], &who, &["note.txt", "annexe.pdf"]].concat(),
     );
     assert!(!ok && out.contains("--asice"), "{out}");
 
     // An ASiC-E container of two files.
-    let (ok, out) = diwan(
+    let (ok, out) = diwan_in(
         dir,
         &[
             &["sign", "--asice", "-o", "dossier.asice"][..],
@@ -325,7 +236,7 @@ print(z.read("META-INF/ASiCManifest.xml").decode())
         ],
     );
     assert!(out.contains("Verification successful"), "{out}");
-    let (ok, out) = diwan(dir, &[&trust[..], &["dossier.asice"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["dossier.asice"]].concat());
     assert!(ok, "{out}");
     assert!(
         out.contains("(asic-e)") && out.contains("TOTAL-PASSED"),
@@ -335,7 +246,7 @@ print(z.read("META-INF/ASiCManifest.xml").decode())
         out.contains("annexe.pdf matches its SHA-256 digest"),
         "{out}"
     );
-    let (ok, out) = diwan(dir, &[&trust[..], &["--json", "dossier.asice"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["--json", "dossier.asice"]].concat());
     assert!(ok, "{out}");
 
     // A changed data file.
@@ -345,7 +256,7 @@ print(z.read("META-INF/ASiCManifest.xml").decode())
         &[("note.txt", b"Note de service n\xc2\xb0 99\n")],
         &[],
     );
-    let (ok, out) = diwan(dir, &[&trust[..], &["changed.asice"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["changed.asice"]].concat());
     assert!(!ok, "{out}");
     assert!(out.contains("note.txt was changed"), "{out}");
     // A file slipped in that no signature covers.
@@ -355,7 +266,7 @@ print(z.read("META-INF/ASiCManifest.xml").decode())
         &[],
         &[("virement.txt", b"RIB ...")],
     );
-    let (ok, out) = diwan(dir, &[&trust[..], &["added.asice"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["added.asice"]].concat());
     assert!(
         !ok && out.contains("virement.txt is in the container but no signature covers it"),
         "{out}"
@@ -369,6 +280,6 @@ print(z.read("META-INF/ASiCManifest.xml").decode())
         &[("META-INF/ASiCManifest.xml", forged.as_bytes())],
         &[],
     );
-    let (ok, out) = diwan(dir, &[&trust[..], &["forged.asice"]].concat());
+    let (ok, out) = diwan_in(dir, &[&trust[..], &["forged.asice"]].concat());
     assert!(!ok && out.contains("HASH_FAILURE"), "{out}");
 }

@@ -7,118 +7,15 @@ use std::path::Path;
 use std::process::Command;
 use support::*;
 
-fn tool(cmd: &str, args: &[&str]) -> bool {
-    let ok = Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("DIWAN_REQUIRE_TOOLS").is_ok() {
-        panic!("{cmd} is required");
-    }
-    ok
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn diwan(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    diwan_in(dir, args)
 }
 
 /// A certificate authority and two signers (RSA in a PKCS#12, ECDSA in PEM files).
 fn make_identities(d: &Path) {
-    std::fs::write(
-        d.join("ext.cnf"),
-        "[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n\
-         subjectKeyIdentifier=hash\n\
-         [leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
-         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=Autorite de test/O=Test",
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    for (name, alg, cn) in [
-        ("rsa", "rsa:2048", "Amina Signataire"),
-        ("ec", "ec", "Karim Directeur"),
-    ] {
-        let mut args = vec!["req", "-newkey", alg, "-nodes", "-keyout"];
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let subj = format!("/CN={cn}/O=Test");
-        args.extend([key.as_str(), "-out", csr.as_str(), "-subj", subj.as_str()]);
-        if alg == "ec" {
-            args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
-        }
-        openssl(d, &args);
-        let pem = format!("{name}.pem");
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "30",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                "leaf",
-            ],
-        );
-    }
+    openssl_ca(d);
+    openssl_signer(d, "rsa", "rsa:2048", "Amina Signataire");
+    openssl_signer(d, "ec", "ec", "Karim Directeur");
     openssl(
         d,
         &[
@@ -140,7 +37,7 @@ fn make_identities(d: &Path) {
 
 #[test]
 fn sign_from_the_command_line() {
-    if !tool("openssl", &["version"]) {
+    if !require("openssl", &["version"]) {
         return;
     }
     let platform = demo_dir(&[]);
@@ -202,7 +99,7 @@ fn sign_from_the_command_line() {
     let report: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
     let sigs = &report["files"][0]["pdf"]["signatures"];
     assert_eq!(sigs.as_array().map(|a| a.len()), Some(2), "{report}");
-    if tool("qpdf", &["--version"]) {
+    if require("qpdf", &["--version"]) {
         let o = Command::new("qpdf")
             .arg("--check")
             .arg(d.join("two.pdf"))
@@ -210,7 +107,7 @@ fn sign_from_the_command_line() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
-    if tool("pyhanko", &["--version"]) {
+    if require("pyhanko", &["--version"]) {
         for f in ["one.pdf", "two.pdf"] {
             pyhanko_accepts(d, &["ca.pem", "platform.pem"], f);
         }
@@ -296,7 +193,7 @@ fn sign_from_the_command_line() {
 
 #[test]
 fn visible_block_at_a_text_tag() {
-    if !tool("openssl", &["version"]) {
+    if !require("openssl", &["version"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -355,7 +252,7 @@ fn visible_block_at_a_text_tag() {
         .unwrap();
     assert!((rect[0] - hit.rect[0]).abs() < 0.01 && (rect[3] - hit.rect[3]).abs() < 0.01);
     // Where poppler sees the tag (top-left origin).
-    if tool("pdftotext", &["-v"]) {
+    if require("pdftotext", &["-v"]) {
         let o = Command::new("pdftotext")
             .args(["-bbox", "in.pdf", "-"])
             .current_dir(d)
@@ -376,7 +273,7 @@ fn visible_block_at_a_text_tag() {
             "{rect:?} {line}"
         );
     }
-    if tool("qpdf", &["--version"]) {
+    if require("qpdf", &["--version"]) {
         let o = Command::new("qpdf")
             .arg("--check")
             .arg(d.join("tag.pdf"))
@@ -384,7 +281,7 @@ fn visible_block_at_a_text_tag() {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
-    if tool("pyhanko", &["--version"]) {
+    if require("pyhanko", &["--version"]) {
         pyhanko_accepts(d, &["ca.pem"], "tag.pdf");
     }
 

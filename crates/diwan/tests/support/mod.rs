@@ -178,6 +178,92 @@ pub fn run(cmd: &mut Command) -> (bool, String) {
     )
 }
 
+/// Runs `openssl` in `dir`, failing the test with its message when it fails; its output.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let (ok, out) = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(ok, "openssl {args:?}:\n{out}");
+    out
+}
+
+/// Runs the `diwan` binary in `dir`.
+pub fn diwan_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    run(Command::new(BIN).args(args).current_dir(dir))
+}
+
+/// A test certificate authority made by OpenSSL in `d` (`ca.key`, `ca.pem`, ECDSA P-256), with
+/// `ext.cnf` holding the extensions of a signer's certificate (section `leaf`).
+pub fn openssl_ca(d: &Path) {
+    std::fs::write(
+        d.join("ext.cnf"),
+        "[leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=Autorite de test/O=Test",
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// A signer issued by the authority of [`openssl_ca`]: `NAME.key` and `NAME.pem`, with a key
+/// of `alg` (`ec` for P-256, or `rsa:2048`) and common name `cn`.
+pub fn openssl_signer(d: &Path, name: &str, alg: &str, cn: &str) {
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    let subj = format!("/CN={cn}/O=Test");
+    let mut args = vec!["req", "-newkey", alg, "-nodes", "-keyout"];
+    args.extend([key.as_str(), "-out", csr.as_str(), "-subj", subj.as_str()]);
+    if alg == "ec" {
+        args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    openssl(d, &args);
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+        ],
+    );
+}
+
 /// Every file under a directory (recursively).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -489,14 +489,17 @@ impl BlobStore for LocalBlobStore {
                 Placed::Present => self.sync.sync().await,
                 Placed::Pending { from } => {
                     // The content durable first, then its name.
-                    self.sync.sync().await?;
-                    let renamed = tokio::task::spawn_blocking({
-                        let (from, dst) = (from.clone(), dst.clone());
-                        move || std::fs::rename(&from, &dst)
-                    })
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .and_then(|r| r);
+                    let renamed = match self.sync.sync().await {
+                        Ok(()) => tokio::task::spawn_blocking({
+                            let (from, dst) = (from.clone(), dst.clone());
+                            move || std::fs::rename(&from, &dst)
+                        })
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                        .and_then(|r| r),
+                        Err(e) => Err(e),
+                    };
+                    // A temporary file of ours that did not become the blob goes.
                     if renamed.is_err() && staged_file.is_none() {
                         let _ = std::fs::remove_file(&from);
                     }

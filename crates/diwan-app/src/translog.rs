@@ -59,19 +59,11 @@ impl App {
         Ok(tree.len())
     }
 
-    /// The newest signed tree head, signing a new one if leaves were added since.
+    /// The newest signed tree head, signing a new one if leaves were added since (and waiting
+    /// until it is saved).
     pub async fn tree_head(&self) -> Result<SignedTreeHead, AppError> {
-        self.tree_head_covering(0).await
-    }
-
-    /// A signed tree head covering at least `min_size` leaves.
-    ///
-    /// With `min_size > 0` (a receipt needs a head covering its leaf) the newest head is reused
-    /// when it already covers it: under load one head serves a whole batch of receipts instead
-    /// of one signature and one durable write per receipt.
-    pub async fn tree_head_covering(&self, min_size: u64) -> Result<SignedTreeHead, AppError> {
         let mut log = self.log_tree.lock().await;
-        let (head, saved) = self.head_covering(&mut log, min_size).await?;
+        let (head, saved) = self.head_covering(&mut log, 0).await?;
         drop(log);
         if let Some(saved) = saved {
             saved.wait().await?;
@@ -108,8 +100,10 @@ impl App {
         Ok((head, p.iter().map(b64).collect()))
     }
 
-    /// A head covering `min_size` leaves: the newest known if it does, else a new one, signed,
-    /// remembered and queued to be saved (the returned write).
+    /// A head covering `min_size` leaves: the newest known if it does (with `min_size > 0`:
+    /// under load one head serves a whole batch of receipts), else a new one over every leaf,
+    /// signed, remembered and queued to be saved (the returned write). `min_size = 0` asks for
+    /// the newest leaves.
     async fn head_covering(
         &self,
         log: &mut LogState,
@@ -146,7 +140,7 @@ impl App {
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let saved = self
             .store
-            .queue_tree_head(&StoredTreeHead {
+            .queue_tree_head(StoredTreeHead {
                 tree_size: size as i64,
                 root_hash: hex::encode(root),
                 timestamp: now as i64,

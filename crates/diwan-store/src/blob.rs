@@ -1,7 +1,7 @@
 //! Content-addressed blob store.
 //!
-//! Documents are streamed to a staging file while their SHA-256 is computed, then synced. Once the
-//! request is validated, and *before* the database transaction that references them, they are
+//! Documents are streamed while their SHA-256 is computed (kept in memory up to 256 KiB, else in
+//! a staging file), with nothing synced yet. Once the request is validated, and *before* the database transaction that references them, they are
 //! *promoted* to their final place `sha256/ab/abcd…`: written under a temporary name, made
 //! durable, renamed, and the rename made durable, so a committed record never points at a blob
 //! that a crash could lose. Identical content is stored once.

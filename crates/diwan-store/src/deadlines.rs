@@ -75,20 +75,6 @@ impl Tenant {
         rows.iter().map(rule_from_row).collect()
     }
 
-    /// The administration's own rule for a type of request, if it set one.
-    pub async fn deadline_rule(&self, code: &str) -> Result<Option<DeadlineRuleRecord>> {
-        sqlx::query(&format!(
-            "SELECT {RULE_COLS} FROM deadline_rules WHERE administration_id = $1 AND code = $2"
-        ))
-        .bind(self.admin_str())
-        .bind(code)
-        .fetch_optional(self.store.read())
-        .await?
-        .as_ref()
-        .map(rule_from_row)
-        .transpose()
-    }
-
     /// Sets (creates or replaces) the rule of a type of request. Correspondences registered
     /// before keep the deadline they were given.
     pub async fn put_deadline_rule(&self, r: &DeadlineRuleRecord, actor: &Actor) -> Result<()> {

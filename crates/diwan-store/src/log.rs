@@ -133,15 +133,11 @@ impl Store {
         })
     }
 
-    /// Records a signed tree head (idempotent per size).
-    pub async fn save_tree_head(&self, sth: &StoredTreeHead) -> Result<()> {
-        self.queue_tree_head(sth).await?.wait().await
-    }
-
-    /// Queues a signed tree head to the writer without waiting for it to be durable: whatever
-    /// is queued after it (a receipt quoting it) commits with it or after it.
-    pub async fn queue_tree_head(&self, sth: &StoredTreeHead) -> Result<crate::QueuedWrite> {
-        self.queue_tree_head_batched(sth.clone()).await
+    /// Queues a signed tree head to the writer (kept as is if one of that size exists) without
+    /// waiting for it to be durable: whatever is queued after it (a receipt quoting it) commits
+    /// with it or after it. [`crate::QueuedWrite::wait`] waits for it.
+    pub async fn queue_tree_head(&self, sth: StoredTreeHead) -> Result<crate::QueuedWrite> {
+        self.queue_tree_head_batched(sth).await
     }
 
     /// The tree head of a given size, if one was signed.

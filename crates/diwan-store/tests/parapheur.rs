@@ -462,20 +462,17 @@ async fn documents_change_while_the_folder_is_editable() {
             )
             .await
             .unwrap();
+        let reject = |comment: &str| Act {
+            user: signer,
+            on_behalf_of: None,
+            action: ActionKind::Reject,
+            comment: Some(comment.into()),
+            target_user: None,
+            signed: vec![],
+            signer: None,
+        };
         tenant
-            .act(
-                f.id,
-                Act {
-                    user: signer,
-                    on_behalf_of: None,
-                    action: ActionKind::Reject,
-                    comment: Some("Il manque l'annexe.".into()),
-                    target_user: None,
-                    signed: vec![],
-                    signer: None,
-                },
-                &actor(),
-            )
+            .act(f.id, reject("Il manque l'annexe."), &actor())
             .await
             .unwrap();
         change(
@@ -504,16 +501,10 @@ async fn documents_change_while_the_folder_is_editable() {
         // Rejected again, then the author replaces c by another document: the version of c
         // signed in the first round stays with the folder (its blob referenced), c is gone
         // from the documents, and the folder can be sent with the new one.
-        let rejected = Act {
-            user: signer,
-            on_behalf_of: None,
-            action: ActionKind::Reject,
-            comment: Some("Autre version, s'il vous plaît.".into()),
-            target_user: None,
-            signed: vec![],
-            signer: None,
-        };
-        tenant.act(f.id, rejected, &actor()).await.unwrap();
+        tenant
+            .act(f.id, reject("Autre version, s'il vous plaît."), &actor())
+            .await
+            .unwrap();
         let signed_in_round_one = diwan_store::BlobHash::of(b"%PDF c, second, signed").to_hex();
         change(
             author,

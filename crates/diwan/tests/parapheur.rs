@@ -10,7 +10,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::Command;
-use support::{engines, pdf, require, run, Server};
+use support::{engines, pdf, pdf_text, require, run, Server};
 
 struct Ctx<'a> {
     s: &'a Server,
@@ -397,11 +397,7 @@ fn scenario(s: &Server) {
     assert_eq!(st, 200);
     assert!(evidence.starts_with(b"%PDF-"));
     check_pdf_with_tools(work.path(), "evidence.pdf", &evidence, &root);
-    if require("pdftotext", &["-v"]) {
-        let (ok, out) = run(Command::new("pdftotext")
-            .arg(work.path().join("evidence.pdf"))
-            .arg("-"));
-        assert!(ok, "{out}");
+    if let Some(out) = pdf_text(&work.path().join("evidence.pdf")) {
         assert!(out.contains("on behalf of Mohammed Bennani"), "{out}");
         assert!(out.contains("BORDEREAU DE SIGNATURE"), "{out}");
     }
@@ -1085,11 +1081,7 @@ fn signature_blocks_go_to_the_steps_tag() {
     );
     check_pdf_with_tools(work.path(), "tagged.pdf", &signed, &root);
     // The blocks name the signers' function (head of their entity), in French and Arabic.
-    if require("pdftotext", &["-v"]) {
-        let (ok, text) = run(Command::new("pdftotext")
-            .arg(work.path().join("tagged.pdf"))
-            .arg("-"));
-        assert!(ok, "{text}");
+    if let Some(text) = pdf_text(&work.path().join("tagged.pdf")) {
         assert!(text.contains("Chef — "), "{text}");
         assert!(text.contains("رئيس"), "{text}");
         assert!(text.contains("بتاريخ"), "{text}");

@@ -264,6 +264,17 @@ pub fn openssl_signer(d: &Path, name: &str, alg: &str, cn: &str) {
     );
 }
 
+/// The text poppler's `pdftotext` extracts from a PDF file, or `None` when the tool is missing
+/// (see [`require`]).
+pub fn pdf_text(path: &Path) -> Option<String> {
+    if !require("pdftotext", &["-v"]) {
+        return None;
+    }
+    let (ok, text) = run(Command::new("pdftotext").arg(path).arg("-"));
+    assert!(ok, "pdftotext {}: {text}", path.display());
+    Some(text)
+}
+
 /// Every file under a directory (recursively).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

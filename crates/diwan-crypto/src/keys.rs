@@ -6,7 +6,6 @@ use crate::{oids, CryptoError, Result};
 use der::{Decode, Encode};
 use pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand::rngs::OsRng;
-use signature::hazmat::PrehashSigner;
 use spki::{AlgorithmIdentifierOwned, DecodePublicKey, EncodePublicKey, SubjectPublicKeyInfoRef};
 
 /// Which kind of key to generate.
@@ -138,9 +137,7 @@ impl PrivateKey {
     pub fn sign_prehashed_sha256(&self, digest: &[u8; 32]) -> Result<Vec<u8>> {
         match self {
             PrivateKey::P256(k) => {
-                let sig: p256::ecdsa::Signature = k
-                    .sign_prehash(digest)
-                    .map_err(|e| CryptoError::Key(e.to_string()))?;
+                let sig = crate::p256_sign::sign_prehash(k, digest)?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             PrivateKey::Rsa(k) => k

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod merkle;
 pub mod ocsp;
 pub mod oids;
+mod p256_sign;
 pub mod pkcs12;
 pub mod pki;
 mod rawder;

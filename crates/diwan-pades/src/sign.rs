@@ -426,7 +426,9 @@ fn copy_hashing<S: Source + ?Sized>(
     h: &mut Sha256,
 ) -> Result<()> {
     let len = reader.len();
-    let mut buf = vec![0u8; 1 << 20];
+    // No larger than the file: a receipt is a few dozen kilobytes, and zeroing a whole
+    // mebibyte for each one showed in profiles.
+    let mut buf = vec![0u8; len.min(1 << 20) as usize];
     let mut off = 0u64;
     while off < len {
         let n = reader.source().read_at(off, &mut buf)?;

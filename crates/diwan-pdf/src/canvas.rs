@@ -357,12 +357,21 @@ impl Canvas {
 
         let mut catalog_extra = String::new();
         if let Some(a) = attachment {
-            let data = deflate(a.data, 6)?;
+            // Small attachments (a receipt's JSON) are stored as they are: compressing a few
+            // kilobytes saved little and cost a fortieth of a filing's processor time.
+            let (data, filter) = if a.data.len() < ATTACHMENT_DEFLATE_MIN {
+                (std::borrow::Cow::Borrowed(a.data), "")
+            } else {
+                (
+                    std::borrow::Cow::Owned(deflate(a.data, 6)?),
+                    " /Filter /FlateDecode",
+                )
+            };
             let stream = w.reserve();
             w.stream(
                 stream,
                 &format!(
-                    "/Type /EmbeddedFile /Subtype /{} /Params << /Size {} >> /Filter /FlateDecode",
+                    "/Type /EmbeddedFile /Subtype /{} /Params << /Size {} >>{filter}",
                     name_escape(a.mime),
                     a.data.len()
                 ),
@@ -446,6 +455,9 @@ struct Subset {
     advances: BTreeMap<u16, f32>,
     tag: String,
 }
+
+/// Attachments smaller than this are not compressed.
+const ATTACHMENT_DEFLATE_MIN: usize = 32 * 1024;
 
 fn deflate(data: &[u8], level: u32) -> Result<Vec<u8>> {
     let mut e = flate2::write::ZlibEncoder::new(

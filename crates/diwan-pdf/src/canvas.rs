@@ -218,7 +218,7 @@ impl Canvas {
         let baseline = self.height - y;
         color(&mut self.content, line.style.color);
         self.content.extend_from_slice(b"rg BT\n");
-        for run in &line.runs {
+        for run in line.runs.iter() {
             let face = layout::face_index(run.family, run.bold);
             let Ok(base) = self.base(face) else {
                 continue;
@@ -850,7 +850,7 @@ mod tests {
                     Style::new(10.0)
                 };
                 let line = layout::shape(text, style, dir);
-                for run in &line.runs {
+                for run in line.runs.iter() {
                     let face = layout::face_index(run.family, run.bold);
                     let base = base_subset(face).expect("subset");
                     for g in &run.glyphs {

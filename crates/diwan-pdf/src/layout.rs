@@ -11,7 +11,7 @@ use krilla::num::NormalizedF32;
 use krilla::paint::{Fill, FillRule};
 use krilla::surface::Surface;
 use krilla::text::{Font, GlyphId, KrillaGlyph};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use unicode_bidi::{BidiInfo, Level};
 
 static SANS: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Regular.ttf");
@@ -165,7 +165,8 @@ pub struct Run {
 /// A shaped line: runs in visual (left-to-right) order.
 #[derive(Debug, Clone)]
 pub struct Line {
-    pub runs: Vec<Run>,
+    /// Shared with the shaping cache: a line drawn again costs a reference count, not a copy.
+    pub runs: Arc<[Run]>,
     pub style: Style,
     pub direction: Direction,
 }
@@ -309,28 +310,28 @@ fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Ru
 /// step of laying out text. Runs do not depend on the size or colour, only on the text, the
 /// weight and the paragraph direction. Bounded: cleared when full, so unusual texts (names,
 /// subjects) cannot grow it without limit.
-type ShapeKey = (String, bool, Direction);
-static SHAPED: std::sync::Mutex<Option<std::collections::HashMap<ShapeKey, Vec<Run>>>> =
-    std::sync::Mutex::new(None);
+type ShapedMap = std::collections::HashMap<String, Arc<[Run]>>;
+/// One map per weight and direction, so that a lookup borrows the text instead of copying it.
+static SHAPED: std::sync::Mutex<Option<[ShapedMap; 4]>> = std::sync::Mutex::new(None);
 const SHAPED_CAPACITY: usize = 8192;
 
 /// Shapes one line of text (no line breaks inside).
 pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
-    let key = (text.to_string(), style.bold, direction);
+    let slot = usize::from(style.bold) * 2 + usize::from(direction == Direction::Rtl);
     let cached = SHAPED
         .lock()
         .ok()
-        .and_then(|c| c.as_ref().and_then(|c| c.get(&key)).cloned());
+        .and_then(|c| c.as_ref().and_then(|c| c[slot].get(text)).cloned());
     let runs = match cached {
         Some(runs) => runs,
         None => {
-            let runs = shape_runs(text, style.bold, direction);
+            let runs: Arc<[Run]> = shape_runs(text, style.bold, direction).into();
             if let Ok(mut cache) = SHAPED.lock() {
-                let map = cache.get_or_insert_with(Default::default);
-                if map.len() >= SHAPED_CAPACITY {
-                    map.clear();
+                let maps = cache.get_or_insert_with(Default::default);
+                if maps.iter().map(ShapedMap::len).sum::<usize>() >= SHAPED_CAPACITY {
+                    maps.iter_mut().for_each(ShapedMap::clear);
                 }
-                map.insert(key, runs.clone());
+                maps[slot].insert(text.to_string(), Arc::clone(&runs));
             }
             runs
         }
@@ -429,7 +430,7 @@ pub fn draw(surface: &mut Surface<'_>, line: &Line, x: f32, y: f32, box_width: f
     let start_x = line.start_x(x, box_width, align);
     fill(surface, line.style.color);
     let mut pen = start_x;
-    for run in &line.runs {
+    for run in line.runs.iter() {
         let Some(f) = face(run.family, run.bold) else {
             continue;
         };

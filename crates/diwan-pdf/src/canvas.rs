@@ -449,8 +449,9 @@ struct Subset {
     remapper: GlyphRemapper,
     program: Vec<u8>,
     program_len: usize,
-    /// Advance widths in thousandths of an em, by new glyph id.
-    widths: Vec<f32>,
+    /// Advance widths in thousandths of an em, by new glyph id, as the `/W` array's entries
+    /// (written once per subset, not once per document).
+    widths: String,
     /// Advance widths by original glyph id, for the glyphs of the subset.
     advances: BTreeMap<u16, f32>,
     tag: String,
@@ -584,7 +585,10 @@ impl Subset {
                 / upem)
                 .round()
         };
-        let widths: Vec<f32> = remapper.remapped_gids().map(advance).collect();
+        let widths = remapper.remapped_gids().fold(String::new(), |mut out, g| {
+            let _ = write!(out, "{} ", advance(g) as i32);
+            out
+        });
         let advances = remapper.remapped_gids().map(|g| (g, advance(g))).collect();
         // A subset tag (six capitals) that depends on the glyphs it holds.
         let digest = <sha2::Sha256 as sha2::Digest>::digest(
@@ -646,10 +650,7 @@ impl Subset {
             )
             .as_bytes(),
         );
-        let mut widths = String::with_capacity(self.widths.len() * 5);
-        for v in &self.widths {
-            let _ = write!(widths, "{} ", v.round() as i32);
-        }
+        let widths = &self.widths;
         let cid = w.reserve();
         w.object(
             cid,

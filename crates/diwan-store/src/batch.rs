@@ -235,7 +235,13 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let (jobs, started) = (batch.len(), std::time::Instant::now());
         write_batch(&pool, backend, batch).await;
+        tracing::debug!(
+            jobs,
+            micros = started.elapsed().as_micros() as u64,
+            "batch written"
+        );
     }
 }
 
@@ -259,6 +265,17 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
     let mut done = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
+        // A job of one statement needs no savepoint on SQLite: a statement that fails is undone
+        // alone and the transaction goes on. PostgreSQL aborts the whole transaction instead.
+        // Two statements fewer per receipt recorded, on the writer every filing waits for.
+        let savepoint = backend == Backend::Postgres || matches!(job, Job::Register { .. });
+        if !savepoint {
+            match write_job(&mut tx, job).await {
+                Ok(w) => done.push(w),
+                Err((job, e)) => job.fail(e),
+            }
+            continue;
+        }
         if let Err(e) = sqlx::query("SAVEPOINT registration")
             .execute(&mut *tx)
             .await
@@ -298,7 +315,13 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
             }
         }
     }
-    match tx.commit().await {
+    let committing = std::time::Instant::now();
+    let committed = tx.commit().await;
+    tracing::debug!(
+        micros = committing.elapsed().as_micros() as u64,
+        "batch committed"
+    );
+    match committed {
         Ok(()) => {
             for w in done {
                 w.answer(Ok(()));

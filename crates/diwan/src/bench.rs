@@ -122,7 +122,11 @@ async fn start(args: &BenchArgs) -> Result<Server> {
     let exe = std::env::current_exe()?;
     let dir = tempfile::tempdir()?;
     let mut env: Vec<(&str, String)> = vec![
-        ("DIWAN_LOG", "error".into()),
+        // Quiet unless asked (DIWAN_LOG=warn,diwan_store::batch=debug shows the writer's batches).
+        (
+            "DIWAN_LOG",
+            std::env::var("DIWAN_LOG").unwrap_or_else(|_| "error".into()),
+        ),
         // The portal's abuse controls would throttle the benchmark's single client.
         ("DIWAN_PORTAL__CHALLENGE", "false".into()),
         ("DIWAN_PORTAL__FILINGS_PER_MINUTE", "1000000000".into()),

@@ -138,26 +138,7 @@ fn responder(env: Env) {
     assert!(ok && out.contains("cert.pem: good"), "{out}");
 
     // A serial the platform never issued, asked with the root as issuer: unknown.
-    let (ok, out) = run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Autre",
-        ])
-        .current_dir(d.path()));
-    assert!(ok, "{out}");
+    openssl_self_signed(d.path(), ("other.key", "other.pem"), "2", "/CN=Autre", &[]);
     let out = ask(&s, d.path(), "other.pem");
     assert!(out.contains("other.pem: unknown"), "{out}");
 

@@ -565,25 +565,7 @@ fn scenario(s: &Server) {
     // Importing one's own PKCS#12.
     if require("openssl", &["version"]) {
         let d = work.path();
-        let (ok, out) = run(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=Omar Tazi/O=MTNRA",
-                "-keyout",
-            ])
-            .arg(d.join("k.pem"))
-            .arg("-out")
-            .arg(d.join("c.pem")));
-        assert!(ok, "{out}");
+        support::openssl_self_signed(d, ("k.pem", "c.pem"), "30", "/CN=Omar Tazi/O=MTNRA", &[]);
         let (ok, out) = run(Command::new("openssl")
             .args(["pkcs12", "-export", "-passout", "pass:secret", "-inkey"])
             .arg(d.join("k.pem"))

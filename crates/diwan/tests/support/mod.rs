@@ -199,30 +199,48 @@ pub fn openssl_ca(d: &Path) {
          subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
     )
     .unwrap();
-    openssl(
+    openssl_self_signed(
         d,
+        ("ca.key", "ca.pem"),
+        "365",
+        "/CN=Autorite de test/O=Test",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=Autorite de test/O=Test",
             "-addext",
             "basicConstraints=critical,CA:true",
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
+}
+
+/// A self-signed ECDSA P-256 certificate made by OpenSSL in `d`: `(key, cert)` file names,
+/// valid for `days`, with subject `subj` and `extra` arguments (extensions).
+pub fn openssl_self_signed(
+    d: &Path,
+    (key, cert): (&str, &str),
+    days: &str,
+    subj: &str,
+    extra: &[&str],
+) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        days,
+        "-subj",
+        subj,
+    ];
+    args.extend_from_slice(extra);
+    openssl(d, &args);
 }
 
 /// A signer issued by the authority of [`openssl_ca`]: `NAME.key` and `NAME.pem`, with a key

@@ -7,6 +7,7 @@
 //! and deletes of the log are refused by triggers; anything rewritten behind the database's back
 //! breaks the chain, which `diwan fsck` recomputes.
 
+use crate::exec::{args, Exec};
 use crate::{from_micros, micros, Result, StoreError, Tenant};
 use diwan_core::UserId;
 use serde::Serialize;
@@ -111,8 +112,8 @@ pub(crate) async fn init_chain(conn: &mut AnyConnection, admin: &str) -> Result<
 }
 
 /// Appends a record to the chain of `admin`, inside the caller's transaction.
-pub(crate) async fn append(
-    conn: &mut AnyConnection,
+pub(crate) async fn append<E: Exec + ?Sized>(
+    conn: &mut E,
     admin: &str,
     actor: &Actor,
     action: &str,
@@ -122,15 +123,15 @@ pub(crate) async fn append(
 ) -> Result<()> {
     // Taking the next sequence number locks the head row until commit (PostgreSQL) — the chain
     // is strictly sequential per administration.
-    let row = sqlx::query(
-        "UPDATE audit_heads SET seq = seq + 1 WHERE administration_id = $1 RETURNING seq, hash",
-    )
-    .bind(admin)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound("administration"))?;
-    let seq: i64 = row.try_get(0)?;
-    let prev = decode_hash(&row.try_get::<String, _>(1)?)?;
+    let row = conn
+        .fetch_optional(
+            "UPDATE audit_heads SET seq = seq + 1 WHERE administration_id = $1 RETURNING seq, hash",
+            args![admin],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("administration"))?;
+    let seq = row.int(0)?;
+    let prev = decode_hash(&row.text(1)?)?;
     let at = micros(time::OffsetDateTime::now_utc());
     let actor_id = actor.id_string();
     let details = details.to_string();
@@ -145,28 +146,29 @@ pub(crate) async fn append(
         object_id,
         &details,
     ));
-    sqlx::query(
+    conn.execute(
         "INSERT INTO audit_log (administration_id, seq, at, actor_id, actor_ip, action, object_type, \
          object_id, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        args![
+            admin,
+            seq,
+            at,
+            actor_id,
+            actor.ip.as_deref(),
+            action,
+            object_type,
+            object_id,
+            details,
+            hex::encode(prev),
+            &hash,
+        ],
     )
-    .bind(admin)
-    .bind(seq)
-    .bind(at)
-    .bind(actor_id)
-    .bind(actor.ip.clone())
-    .bind(action)
-    .bind(object_type)
-    .bind(object_id)
-    .bind(details)
-    .bind(hex::encode(prev))
-    .bind(&hash)
-    .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_heads SET hash = $2 WHERE administration_id = $1")
-        .bind(admin)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(
+        "UPDATE audit_heads SET hash = $2 WHERE administration_id = $1",
+        args![admin, &hash],
+    )
+    .await?;
     Ok(())
 }
 

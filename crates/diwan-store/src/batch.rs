@@ -12,11 +12,15 @@
 //! second durable write once its receipts are made, and giving each its own commit would make
 //! filings wait on one another's disk syncs. So are the signed tree heads the receipts quote: a
 //! transaction of their own would queue behind the writer's for SQLite's single write lock.
+//!
+//! On SQLite the writer owns a connection of its own and runs its statements on its thread (see
+//! `exec`): through sqlx each statement would be a round trip to another thread.
 
 use crate::audit::Actor;
+use crate::exec::{args, Exec};
 use crate::log::StoredTreeHead;
 use crate::registry::{write_registration, PreparedRegistration, Registered};
-use crate::{Backend, Result, StoreError};
+use crate::{Result, StoreError};
 use diwan_core::{AdministrationId, CorrespondenceId};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
@@ -91,14 +95,11 @@ pub(crate) struct Registrar {
 }
 
 impl Registrar {
-    /// Starts the writer task on `runtime`. It ends when every handle is dropped.
-    pub(crate) fn start(
-        pool: AnyPool,
-        backend: Backend,
-        runtime: &tokio::runtime::Handle,
-    ) -> Registrar {
+    /// Starts the writer task on `runtime`, a thread of its own. It ends when every handle is
+    /// dropped.
+    pub(crate) fn start(writer: Writer, runtime: &tokio::runtime::Handle) -> Registrar {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        runtime.spawn(run(pool, backend, rx));
+        runtime.spawn(run(writer, rx));
         Registrar { tx }
     }
 
@@ -168,8 +169,8 @@ fn stopped() -> StoreError {
 }
 
 /// Writes one job inside the batch's transaction.
-async fn write_job(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+async fn write_job<E: Exec + ?Sized>(
+    tx: &mut E,
     job: Job,
 ) -> std::result::Result<Written, (Job, StoreError)> {
     match job {
@@ -197,16 +198,14 @@ async fn write_job(
             reply,
         } => {
             // Receipts are produced once: a second recording keeps the first ones.
-            let written = sqlx::query(
-                "UPDATE filings SET receipt_pdf = $2, receipt_json = $3 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
-            )
-            .bind(filing.to_string())
-            .bind(&pdf_sha256)
-            .bind(&json_sha256)
-            .execute(&mut **tx)
-            .await;
+            let written = tx
+                .execute(
+                    "UPDATE filings SET receipt_pdf = $2, receipt_json = $3 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
+                    args![filing.to_string(), &pdf_sha256, &json_sha256],
+                )
+                .await;
             match written {
-                Ok(r) => Ok(Written::Rows(reply, r.rows_affected())),
+                Ok(n) => Ok(Written::Rows(reply, n)),
                 Err(e) => Err((
                     Job::Receipts {
                         filing,
@@ -214,7 +213,7 @@ async fn write_job(
                         json_sha256,
                         reply,
                     },
-                    StoreError::Db(e),
+                    e,
                 )),
             }
         }
@@ -225,7 +224,39 @@ async fn write_job(
     }
 }
 
-async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+/// The connection the writer writes through.
+pub(crate) enum Writer {
+    /// SQLite: a connection of the writer's own, its statements run on the writer's thread.
+    Direct(rusqlite::Connection),
+    /// PostgreSQL: a pool connection per batch.
+    Pool(AnyPool),
+}
+
+/// Opens the writer's own connection to a SQLite database (already created and migrated), with
+/// the pragmas of the pools.
+pub(crate) fn open_direct(path: &std::path::Path, synchronous_full: bool) -> Result<Writer> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let sync = if synchronous_full { "FULL" } else { "NORMAL" };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
+         PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;"
+    ))?;
+    // Another connection (the pools' writes) may hold the write lock for a moment: retry often,
+    // not after SQLite's default sleeps of up to 100 ms, which every filing would wait out.
+    conn.busy_handler(Some(retry_while_busy))?;
+    Ok(Writer::Direct(conn))
+}
+
+/// Waits 0.1 ms, doubling up to 5 ms, for at most about 30 s.
+fn retry_while_busy(attempt: i32) -> bool {
+    let wait = std::time::Duration::from_micros(100u64 << attempt.clamp(0, 6))
+        .min(std::time::Duration::from_millis(5));
+    std::thread::sleep(wait);
+    attempt < 6_000
+}
+
+async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         batch.push(first);
@@ -236,7 +267,10 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let (jobs, started) = (batch.len(), std::time::Instant::now());
-        write_batch(&pool, backend, batch).await;
+        match &mut writer {
+            Writer::Direct(conn) => write_batch_direct(conn, batch).await,
+            Writer::Pool(pool) => write_batch_pool(pool, batch).await,
+        }
         tracing::debug!(
             jobs,
             micros = started.elapsed().as_micros() as u64,
@@ -245,41 +279,88 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
-    let begun = match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-        Backend::Postgres => pool.begin().await,
-    };
-    let mut tx = match begun {
+async fn write_batch_pool(pool: &AnyPool, batch: Vec<Job>) {
+    let mut tx = match pool.begin().await {
         Ok(tx) => tx,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot begin a registration batch");
-            for job in batch {
-                job.fail(StoreError::Unavailable(format!(
-                    "database unavailable: {e}"
-                )));
-            }
-            return;
-        }
+        Err(e) => return fail_all(batch, &e.to_string()),
     };
+    // PostgreSQL aborts the whole transaction on an error: every job needs its savepoint.
+    let Some(done) = write_jobs(&mut tx, batch, true).await else {
+        return;
+    };
+    let committing = std::time::Instant::now();
+    let committed = tx.commit().await.map_err(|e| e.to_string());
+    answer_all(done, committed, committing);
+}
+
+async fn write_batch_direct(conn: &mut rusqlite::Connection, batch: Vec<Job>) {
+    if !conn.is_autocommit() {
+        // A transaction left open by a failure that could not even roll back.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail_all(batch, &e.to_string());
+    }
+    // A job of one statement needs no savepoint on SQLite: a statement that fails is undone
+    // alone and the transaction goes on. Two statements fewer per receipt recorded.
+    let Some(done) = write_jobs(conn, batch, false).await else {
+        let _ = conn.execute_batch("ROLLBACK");
+        return;
+    };
+    let committing = std::time::Instant::now();
+    let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    answer_all(done, committed, committing);
+}
+
+fn fail_all(batch: Vec<Job>, e: &str) {
+    tracing::error!(error = %e, "cannot begin a registration batch");
+    for job in batch {
+        job.fail(StoreError::Unavailable(format!(
+            "database unavailable: {e}"
+        )));
+    }
+}
+
+fn answer_all(
+    done: Vec<Written>,
+    committed: std::result::Result<(), String>,
+    committing: std::time::Instant,
+) {
+    tracing::debug!(
+        micros = committing.elapsed().as_micros() as u64,
+        "batch committed"
+    );
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "registration batch commit failed");
+    }
+    let outcome = committed.map_err(|e| format!("commit failed: {e}"));
+    for w in done {
+        w.answer(outcome.clone());
+    }
+}
+
+/// Writes a batch's jobs inside the transaction, each registration in its own savepoint (and
+/// every job when `savepoint_every_job`). None when the transaction itself broke: then every
+/// job has been answered with the error, and the caller must roll back.
+async fn write_jobs<E: Exec + ?Sized>(
+    tx: &mut E,
+    batch: Vec<Job>,
+    savepoint_every_job: bool,
+) -> Option<Vec<Written>> {
     let mut done = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        // A job of one statement needs no savepoint on SQLite: a statement that fails is undone
-        // alone and the transaction goes on. PostgreSQL aborts the whole transaction instead.
-        // Two statements fewer per receipt recorded, on the writer every filing waits for.
-        let savepoint = backend == Backend::Postgres || matches!(job, Job::Register { .. });
-        if !savepoint {
-            match write_job(&mut tx, job).await {
+        if !savepoint_every_job && !matches!(job, Job::Register { .. }) {
+            match write_job(tx, job).await {
                 Ok(w) => done.push(w),
                 Err((job, e)) => job.fail(e),
             }
             continue;
         }
-        if let Err(e) = sqlx::query("SAVEPOINT registration")
-            .execute(&mut *tx)
-            .await
-        {
+        if let Err(e) = tx.execute("SAVEPOINT registration", args![]).await {
             tracing::error!(error = %e, "savepoint failed");
             let msg = format!("database unavailable: {e}");
             job.fail(StoreError::Unavailable(msg.clone()));
@@ -289,25 +370,18 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
             for w in done {
                 Written::answer(w, Err(msg.clone()));
             }
-            return;
+            return None;
         }
-        match write_job(&mut tx, job).await {
-            Ok(w) => {
-                let released = sqlx::query("RELEASE SAVEPOINT registration")
-                    .execute(&mut *tx)
-                    .await;
-                match released {
-                    Ok(_) => done.push(w),
-                    Err(e) => w.answer(Err(format!("database error: {e}"))),
-                }
-            }
+        match write_job(tx, job).await {
+            Ok(w) => match tx.execute("RELEASE SAVEPOINT registration", args![]).await {
+                Ok(_) => done.push(w),
+                Err(e) => w.answer(Err(format!("database error: {e}"))),
+            },
             Err((job, e)) => {
-                let rolled = sqlx::query("ROLLBACK TO SAVEPOINT registration")
-                    .execute(&mut *tx)
+                let rolled = tx
+                    .execute("ROLLBACK TO SAVEPOINT registration", args![])
                     .await;
-                let _ = sqlx::query("RELEASE SAVEPOINT registration")
-                    .execute(&mut *tx)
-                    .await;
+                let _ = tx.execute("RELEASE SAVEPOINT registration", args![]).await;
                 if let Err(re) = rolled {
                     tracing::error!(error = %re, "rollback to savepoint failed");
                 }
@@ -315,25 +389,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
             }
         }
     }
-    let committing = std::time::Instant::now();
-    let committed = tx.commit().await;
-    tracing::debug!(
-        micros = committing.elapsed().as_micros() as u64,
-        "batch committed"
-    );
-    match committed {
-        Ok(()) => {
-            for w in done {
-                w.answer(Ok(()));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "registration batch commit failed");
-            for w in done {
-                w.answer(Err(format!("commit failed: {e}")));
-            }
-        }
-    }
+    Some(done)
 }
 
 #[cfg(test)]
@@ -348,26 +404,30 @@ mod tests {
     use diwan_core::text::FileName;
     use std::sync::Arc;
 
-    /// A registration that fails inside a batch is rolled back alone: the others keep their
-    /// numbers, gapless, and the failing one consumes none.
-    #[tokio::test]
-    async fn a_failing_registration_does_not_spoil_its_batch() {
+    struct Fixture {
+        dir: tempfile::TempDir,
+        store: Store,
+        admin: diwan_core::AdministrationId,
+        register: diwan_core::RegisterId,
+        actor: Actor,
+    }
+
+    async fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let blobs = Arc::new(LocalBlobStore::open(dir.path().join("b")).await.unwrap());
         let url = format!("sqlite://{}", dir.path().join("d.db").display());
         let store = Store::open(&StoreOptions::new(url), blobs).await.unwrap();
-        let a = Actor::system("test");
+        let actor = Actor::system("test");
         let adm = store
             .create_administration(
                 "BATCH",
                 AdministrationKind::Ministry,
                 Names::new("B", "ب", None).unwrap(),
-                &a,
+                &actor,
             )
             .await
             .unwrap();
         let t = store.tenant(adm.id);
-        let names = || Names::new("Bureau", "مكتب", None).unwrap();
         let e = t
             .create_entity(
                 NewEntity {
@@ -375,25 +435,41 @@ mod tests {
                     code: "BO".into(),
                     kind: EntityKind::RegistryOffice,
                     level: Level::Central,
-                    names: names(),
+                    names: Names::new("Bureau", "مكتب", None).unwrap(),
                 },
-                &a,
+                &actor,
             )
             .await
             .unwrap();
         let reg = t
-            .create_register(e.id, Direction::Incoming, "A", &NumberFormat::default(), &a)
+            .create_register(
+                e.id,
+                Direction::Incoming,
+                "A",
+                &NumberFormat::default(),
+                &actor,
+            )
             .await
             .unwrap();
-        let mut prepared = Vec::new();
-        for i in 0..12 {
-            let blob = store
+        Fixture {
+            dir,
+            store,
+            admin: adm.id,
+            register: reg.id,
+            actor,
+        }
+    }
+
+    impl Fixture {
+        async fn prepare(&self, i: usize) -> crate::registry::PreparedRegistration {
+            let blob = self
+                .store
                 .blobs()
                 .stage_bytes(format!("%PDF doc {i}").as_bytes())
                 .await
                 .unwrap();
             let new = NewCorrespondence {
-                register: reg.id,
+                register: self.register,
                 direction: Direction::Incoming,
                 subject: format!("L{i}"),
                 summary: None,
@@ -421,10 +497,22 @@ mod tests {
                 }],
                 portal: None,
             };
-            let mut p = t
+            self.store
+                .tenant(self.admin)
                 .prepare_registration(new, time::UtcOffset::UTC)
                 .await
-                .unwrap();
+                .unwrap()
+        }
+    }
+
+    /// A registration that fails inside a batch is rolled back alone: the others keep their
+    /// numbers, gapless, and the failing one consumes none.
+    #[tokio::test]
+    async fn a_failing_registration_does_not_spoil_its_batch() {
+        let f = fixture().await;
+        let mut prepared = Vec::new();
+        for i in 0..12 {
+            let mut p = f.prepare(i).await;
             if i == 5 {
                 // Make this one fail inside the transaction: its register vanished meanwhile.
                 p.register = diwan_core::RegisterId::new();
@@ -434,8 +522,8 @@ mod tests {
         let handles: Vec<_> = prepared
             .into_iter()
             .map(|p| {
-                let (store, a) = (store.clone(), a.clone());
-                tokio::spawn(async move { store.submit(adm.id, a, p).await })
+                let (store, a, adm) = (f.store.clone(), f.actor.clone(), f.admin);
+                tokio::spawn(async move { store.submit(adm, a, p).await })
             })
             .collect();
         let mut seqs = Vec::new();
@@ -450,8 +538,37 @@ mod tests {
         seqs.sort();
         assert_eq!(failures, 1);
         assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
-        let report = store.fsck(&|_, _| {}).await.unwrap();
+        let report = f.store.fsck(&|_, _| {}).await.unwrap();
         assert!(report.is_sound(), "{:?}", report.damage);
         assert_eq!(report.correspondences, 11);
+    }
+
+    /// The writer's own connection waits while another connection holds SQLite's write lock,
+    /// and registers once it is released.
+    #[tokio::test]
+    async fn the_writer_waits_out_another_connections_write_lock() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let f = fixture().await;
+        let p = f.prepare(0).await;
+        let other = rusqlite::Connection::open(f.dir.path().join("d.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let holder = std::thread::spawn({
+            let released = released.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                released.store(true, Ordering::SeqCst);
+                other.execute_batch("COMMIT").unwrap();
+            }
+        });
+        let r = f.store.submit(f.admin, f.actor.clone(), p).await.unwrap();
+        assert!(
+            released.load(Ordering::SeqCst),
+            "registered under another's lock"
+        );
+        assert_eq!(r.seq, 1);
+        holder.join().unwrap();
+        let report = f.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{:?}", report.damage);
     }
 }

@@ -141,8 +141,11 @@ impl Store {
                     })
                     .connect(&url)
                     .await?;
-                let registrar =
-                    crate::batch::Registrar::start(write.clone(), backend, &writer_runtime()?);
+                let file =
+                    <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)?;
+                let writer =
+                    crate::batch::open_direct(file.get_filename(), opts.sqlite_synchronous_full)?;
+                let registrar = crate::batch::Registrar::start(writer, &writer_runtime()?);
                 Store {
                     inner: Arc::new(Inner {
                         backend,
@@ -172,8 +175,10 @@ impl Store {
                     .connect(url)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                let registrar =
-                    crate::batch::Registrar::start(pool.clone(), backend, &writer_runtime()?);
+                let registrar = crate::batch::Registrar::start(
+                    crate::batch::Writer::Pool(pool.clone()),
+                    &writer_runtime()?,
+                );
                 Store {
                     inner: Arc::new(Inner {
                         backend,

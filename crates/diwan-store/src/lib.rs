@@ -10,6 +10,8 @@
 //! `BEGIN IMMEDIATE`, so write transactions never fail with a busy snapshot; reads use their own
 //! pool and proceed concurrently under WAL. On PostgreSQL both pools are the same, and row locks
 //! (the register counter row, the audit head row) serialise what must be serialised.
+//! Registrations, receipts and tree heads are written by the group-commit writer (`batch`), which
+//! on SQLite has a connection of its own, outside sqlx, run on its own thread (`exec`).
 //!
 //! Tenant isolation: every tenant-scoped operation goes through [`Tenant`], which can only be
 //! built from an [`AdministrationId`] and adds it to every statement; the schema's composite
@@ -23,6 +25,7 @@ mod db;
 pub mod deadlines;
 pub mod doctext;
 pub mod exchange;
+mod exec;
 pub mod fsck;
 pub mod keys;
 pub mod log;
@@ -56,6 +59,9 @@ pub enum StoreError {
     Forbidden(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the group-commit writer's own SQLite connection.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]

@@ -9,11 +9,12 @@
 //! The tree itself (roots, proofs) and the signing of tree heads are computed above the store,
 //! from the leaf hashes read here.
 
+use crate::exec::{args, Exec};
 use crate::{micros, Result, Store, StoreError};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// The leaf hash of an entry: `SHA-256(0x00 ‖ entry)`.
 pub fn leaf_hash(entry: &[u8]) -> [u8; 32] {
@@ -24,32 +25,36 @@ pub fn leaf_hash(entry: &[u8]) -> [u8; 32] {
 }
 
 /// Appends a leaf inside the caller's transaction; returns its index.
-pub(crate) async fn append_leaf(
-    tx: &mut AnyConnection,
+pub(crate) async fn append_leaf<E: Exec + ?Sized>(
+    tx: &mut E,
     entry: &[u8],
     kind: &str,
     admin: &str,
     object_id: &str,
 ) -> Result<i64> {
-    let size: i64 = sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
-        .fetch_one(&mut *tx)
+    let size = tx
+        .fetch_one(
+            "UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size",
+            args![],
+        )
         .await?
-        .try_get(0)?;
+        .int(0)?;
     let idx = size - 1;
     let text = std::str::from_utf8(entry)
         .map_err(|_| StoreError::Invalid("log entries are UTF-8 JSON".into()))?;
-    sqlx::query(
+    tx.execute(
         "INSERT INTO log_leaves (idx, leaf_hash, entry, kind, administration_id, object_id, created_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        args![
+            idx,
+            hex::encode(leaf_hash(entry)),
+            text,
+            kind,
+            admin,
+            object_id,
+            micros(time::OffsetDateTime::now_utc()),
+        ],
     )
-    .bind(idx)
-    .bind(hex::encode(leaf_hash(entry)))
-    .bind(text)
-    .bind(kind)
-    .bind(admin)
-    .bind(object_id)
-    .bind(micros(time::OffsetDateTime::now_utc()))
-    .execute(&mut *tx)
     .await?;
     Ok(idx)
 }
@@ -200,18 +205,16 @@ fn sth_from_row(r: &sqlx::any::AnyRow) -> Result<StoredTreeHead> {
 }
 
 /// Inserts a signed tree head (kept as is if one of that size exists); returns the rows added.
-pub(crate) async fn insert_tree_head(tx: &mut AnyConnection, sth: &StoredTreeHead) -> Result<u64> {
-    Ok(sqlx::query(
+pub(crate) async fn insert_tree_head<E: Exec + ?Sized>(
+    tx: &mut E,
+    sth: &StoredTreeHead,
+) -> Result<u64> {
+    tx.execute(
         "INSERT INTO log_heads (tree_size, root_hash, timestamp, signature) VALUES ($1,$2,$3,$4) \
          ON CONFLICT (tree_size) DO NOTHING",
+        args![sth.tree_size, &sth.root_hash, sth.timestamp, &sth.signature],
     )
-    .bind(sth.tree_size)
-    .bind(&sth.root_hash)
-    .bind(sth.timestamp)
-    .bind(&sth.signature)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected())
+    .await
 }
 
 #[cfg(test)]

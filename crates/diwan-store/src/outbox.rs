@@ -2,9 +2,10 @@
 //! announce — so a change that rolls back sends nothing — and delivered afterwards by a worker,
 //! with retries and exponential backoff.
 
+use crate::exec::{args, Exec};
 use crate::{from_micros, micros, Result, Store};
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 /// Attempts before a message is given up.
@@ -44,24 +45,25 @@ pub struct Message {
 }
 
 /// Queues a message inside the caller's transaction.
-pub(crate) async fn enqueue(
-    tx: &mut AnyConnection,
+pub(crate) async fn enqueue<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: Option<&str>,
     m: &NewMessage,
 ) -> Result<()> {
     let now = micros(OffsetDateTime::now_utc());
-    sqlx::query(
+    tx.execute(
         "INSERT INTO outbox (id, administration_id, kind, recipient, subject, body, attempts, next_attempt_at, created_at) \
          VALUES ($1,$2,'email',$3,$4,$5,0,$6,$7)",
+        args![
+            uuid::Uuid::now_v7().to_string(),
+            admin,
+            &m.recipient,
+            &m.subject,
+            &m.body,
+            now,
+            now,
+        ],
     )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(admin)
-    .bind(&m.recipient)
-    .bind(&m.subject)
-    .bind(&m.body)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     Ok(())
 }

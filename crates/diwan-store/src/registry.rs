@@ -2,6 +2,7 @@
 
 use crate::audit::{self, Actor};
 use crate::blob::StagedBlob;
+use crate::exec::{args, Exec};
 use crate::{
     fmt_date, from_micros, micros, parse_code, parse_date, parse_id, Result, StoreError, Tenant,
 };
@@ -911,40 +912,39 @@ fn tsquery_group(word: &str, lexemes: &[String]) -> Option<String> {
 }
 
 /// Finds the contact with the same identity number (or creates one) inside the transaction.
-async fn upsert_contact(
-    tx: &mut sqlx::AnyConnection,
+async fn upsert_contact<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     party: &Party,
     now: OffsetDateTime,
 ) -> Result<ContactId> {
     if let Some(n) = &party.id_number {
-        let found = sqlx::query(
-            "SELECT id FROM contacts WHERE administration_id = $1 AND kind = $2 AND id_number = $3",
-        )
-        .bind(admin)
-        .bind(party.kind.as_str())
-        .bind(n)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let found = tx
+            .fetch_optional(
+                "SELECT id FROM contacts WHERE administration_id = $1 AND kind = $2 AND id_number = $3",
+                args![admin, party.kind.as_str(), n],
+            )
+            .await?;
         if let Some(row) = found {
-            return parse_id(&row.try_get::<String, _>(0)?, "contact");
+            return parse_id(&row.text(0)?, "contact");
         }
     }
     let id = ContactId::new();
-    sqlx::query(
+    tx.execute(
         "INSERT INTO contacts (id, administration_id, kind, name, id_number, email, phone, address, created_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        args![
+            id.to_string(),
+            admin,
+            party.kind.as_str(),
+            &party.name,
+            party.id_number.as_deref(),
+            party.email.as_deref(),
+            party.phone.as_deref(),
+            party.address.as_deref(),
+            micros(now),
+        ],
     )
-    .bind(id.to_string())
-    .bind(admin)
-    .bind(party.kind.as_str())
-    .bind(&party.name)
-    .bind(party.id_number.clone())
-    .bind(party.email.clone())
-    .bind(party.phone.clone())
-    .bind(party.address.clone())
-    .bind(micros(now))
-    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -1029,9 +1029,17 @@ pub(crate) struct PreparedRegistration {
     log_salt: String,
 }
 
+/// The statement that records a registered correspondence.
+static INSERT_CORRESPONDENCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO correspondences ({CORR_COLS}, administration_id, search_text, leaf_index, log_salt) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)"
+    )
+});
+
 /// Writes a registration inside the caller's transaction: number, record, documents, audit.
-pub(crate) async fn write_registration(
-    tx: &mut sqlx::AnyConnection,
+pub(crate) async fn write_registration<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     p: &PreparedRegistration,
     actor: &Actor,
@@ -1040,27 +1048,27 @@ pub(crate) async fn write_registration(
     let now = crate::from_micros(micros(OffsetDateTime::now_utc()));
     let year = now.to_offset(p.local_offset).year();
     let id = CorrespondenceId::new();
-    let codes = sqlx::query(
-        "SELECT e.code, a.code FROM registers r JOIN entities e ON e.id = r.entity_id \
-         JOIN administrations a ON a.id = r.administration_id WHERE r.administration_id = $1 AND r.id = $2",
-    )
-    .bind(admin)
-    .bind(p.register.to_string())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(StoreError::NotFound("register"))?;
-    let entity_code: String = codes.try_get(0)?;
-    let admin_code: String = codes.try_get(1)?;
-    let seq: i64 = sqlx::query(
-        "INSERT INTO register_counters (register_id, year, last_value) VALUES ($1, $2, 1) \
-         ON CONFLICT (register_id, year) DO UPDATE SET last_value = register_counters.last_value + 1 \
-         RETURNING last_value",
-    )
-    .bind(p.register.to_string())
-    .bind(i64::from(year))
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get(0)?;
+    let id_text = id.to_string();
+    let register = p.register.to_string();
+    let codes = tx
+        .fetch_optional(
+            "SELECT e.code, a.code FROM registers r JOIN entities e ON e.id = r.entity_id \
+             JOIN administrations a ON a.id = r.administration_id WHERE r.administration_id = $1 AND r.id = $2",
+            args![admin, &register],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("register"))?;
+    let entity_code = codes.text(0)?;
+    let admin_code = codes.text(1)?;
+    let seq = tx
+        .fetch_one(
+            "INSERT INTO register_counters (register_id, year, last_value) VALUES ($1, $2, 1) \
+             ON CONFLICT (register_id, year) DO UPDATE SET last_value = register_counters.last_value + 1 \
+             RETURNING last_value",
+            args![&register, i64::from(year)],
+        )
+        .await?
+        .int(0)?;
     let number = p.format.render(&NumberParts {
         entity_code: &entity_code,
         admin_code: &admin_code,
@@ -1078,43 +1086,51 @@ pub(crate) async fn write_registration(
     } else {
         "register_entry"
     };
-    let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id.to_string()).await?;
-    sqlx::query(&format!(
-        "INSERT INTO correspondences ({CORR_COLS}, administration_id, search_text, leaf_index, log_salt) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)"
-    ))
-    .bind(id.to_string())
-    .bind(p.register.to_string())
-    .bind(p.direction.as_str())
-    .bind(i64::from(year))
-    .bind(seq)
-    .bind(&number)
-    .bind(&p.subject)
-    .bind(p.summary.clone())
-    .bind(contact_id.to_string())
-    .bind(p.party.kind.as_str())
-    .bind(&p.party.name)
-    .bind(p.letter_date.map(fmt_date))
-    .bind(micros(p.received_at))
-    .bind(p.external_ref.clone())
-    .bind(p.channel.as_str())
-    .bind(p.confidentiality.as_str())
-    .bind(p.priority.as_str())
-    .bind(Status::Registered.as_str())
-    .bind(p.due.as_ref().map(|d| fmt_date(d.date)))
-    .bind(p.due.as_ref().map(|d| d.rule.law.as_str()))
-    .bind(actor.user_id.map(|u| u.to_string()))
-    .bind(micros(now))
-    .bind(micros(now))
-    .bind(p.due.as_ref().and_then(|d| d.procedure.clone()))
-    .bind(p.due.as_ref().map(|d| i64::from(d.rule.days)))
-    .bind(i64::from(p.due.as_ref().is_none_or(|d| d.rule.unit == DayUnit::Working)))
-    .bind(i64::from(p.due.as_ref().is_some_and(|d| d.rule.silence_means_acceptance)))
-    .bind(admin)
-    .bind(search_text(p, &number))
-    .bind(leaf_index)
-    .bind(&p.log_salt)
-    .execute(&mut *tx)
+    let leaf_index = crate::log::append_leaf(tx, &entry, kind, admin, &id_text).await?;
+    tx.execute(
+        INSERT_CORRESPONDENCE.as_str(),
+        args![
+            &id_text,
+            &register,
+            p.direction.as_str(),
+            i64::from(year),
+            seq,
+            &number,
+            &p.subject,
+            p.summary.as_deref(),
+            contact_id.to_string(),
+            p.party.kind.as_str(),
+            &p.party.name,
+            p.letter_date.map(fmt_date),
+            micros(p.received_at),
+            p.external_ref.as_deref(),
+            p.channel.as_str(),
+            p.confidentiality.as_str(),
+            p.priority.as_str(),
+            Status::Registered.as_str(),
+            p.due.as_ref().map(|d| fmt_date(d.date)),
+            p.due.as_ref().map(|d| d.rule.law.as_str()),
+            actor.user_id.map(|u| u.to_string()),
+            micros(now),
+            micros(now),
+            p.due.as_ref().and_then(|d| d.procedure.as_deref()),
+            p.due.as_ref().map(|d| i64::from(d.rule.days)),
+            i64::from(
+                p.due
+                    .as_ref()
+                    .is_none_or(|d| d.rule.unit == DayUnit::Working)
+            ),
+            i64::from(
+                p.due
+                    .as_ref()
+                    .is_some_and(|d| d.rule.silence_means_acceptance)
+            ),
+            admin,
+            search_text(p, &number),
+            leaf_index,
+            &p.log_salt,
+        ],
+    )
     .await?;
     if let Some(f) = &p.portal {
         // The notification first: a failure of anything after it must leave no e-mail queued.
@@ -1122,38 +1138,40 @@ pub(crate) async fn write_registration(
             let m = m.with_number(&number);
             crate::outbox::enqueue(tx, Some(admin), &m).await?;
         }
-        sqlx::query(
+        tx.execute(
             "INSERT INTO filings (correspondence_id, administration_id, tracking_hash, receipt_token, filer_email, \
              filer_phone, filer_salt, leaf_index, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            args![
+                &id_text,
+                admin,
+                &f.tracking_hash,
+                &f.receipt_token,
+                f.email.as_deref(),
+                f.phone.as_deref(),
+                &p.log_salt,
+                leaf_index,
+                micros(now),
+            ],
         )
-        .bind(id.to_string())
-        .bind(admin)
-        .bind(&f.tracking_hash)
-        .bind(&f.receipt_token)
-        .bind(f.email.clone())
-        .bind(f.phone.clone())
-        .bind(&p.log_salt)
-        .bind(leaf_index)
-        .bind(micros(now))
-        .execute(&mut *tx)
         .await?;
     }
     for (i, d) in p.documents.iter().enumerate() {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
              media_type, size, sha256, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            args![
+                DocumentId::new().to_string(),
+                admin,
+                &id_text,
+                d.role.as_str(),
+                i as i64,
+                &d.file_name,
+                d.media_type.as_str(),
+                d.size,
+                &d.sha256,
+                micros(now),
+            ],
         )
-        .bind(DocumentId::new().to_string())
-        .bind(admin)
-        .bind(id.to_string())
-        .bind(d.role.as_str())
-        .bind(i as i64)
-        .bind(&d.file_name)
-        .bind(d.media_type.as_str())
-        .bind(d.size)
-        .bind(&d.sha256)
-        .bind(micros(now))
-        .execute(&mut *tx)
         .await?;
     }
     crate::webhooks::status_changed(tx, admin, id, None).await?;
@@ -1164,7 +1182,7 @@ pub(crate) async fn write_registration(
         actor,
         "correspondence.register",
         "correspondence",
-        &id.to_string(),
+        &id_text,
         &json!({ "number": number, "register": p.register, "channel": p.channel, "documents": hashes }),
     )
     .await?;

@@ -7,12 +7,13 @@
 //! here. Secrets are stored sealed by the caller (this module never sees them in clear).
 
 use crate::audit::{self, Actor};
+use crate::exec::{args, Exec};
 use crate::{from_micros, micros, parse_id, Result, Store, StoreError, Tenant};
 use diwan_core::correspondence::Status;
 use diwan_core::{CorrespondenceId, UserId};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 /// A correspondence's status (or the entity handling it) changed, including its registration.
@@ -109,62 +110,63 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// The correspondence as events describe it: what an administrator sees of it in the API, less
 /// the party (personal data) and, for confidential mail, the subject.
-async fn correspondence_json(
-    tx: &mut AnyConnection,
+async fn correspondence_json<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     id: &str,
 ) -> Result<(String, Value)> {
-    let r = sqlx::query(
-        "SELECT c.number, c.subject, c.direction, c.status, c.confidentiality, c.due_date, \
-         c.handling_entity_id, e.code AS h_code, e.name_fr AS h_fr, e.name_ar AS h_ar, a.code AS a_code \
-         FROM correspondences c JOIN administrations a ON a.id = c.administration_id \
-         LEFT JOIN entities e ON e.administration_id = c.administration_id AND e.id = c.handling_entity_id \
-         WHERE c.administration_id = $1 AND c.id = $2",
-    )
-    .bind(admin)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(StoreError::NotFound("correspondence"))?;
-    let confidential = r.try_get::<String, _>("confidentiality")? == "confidential";
-    let handling = match r.try_get::<Option<String>, _>("handling_entity_id")? {
+    let r = tx
+        .fetch_optional(
+            "SELECT c.number, c.subject, c.direction, c.status, c.confidentiality, c.due_date, \
+             c.handling_entity_id, e.code, e.name_fr, e.name_ar, a.code \
+             FROM correspondences c JOIN administrations a ON a.id = c.administration_id \
+             LEFT JOIN entities e ON e.administration_id = c.administration_id AND e.id = c.handling_entity_id \
+             WHERE c.administration_id = $1 AND c.id = $2",
+            args![admin, id],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("correspondence"))?;
+    let confidential = r.text(4)? == "confidential";
+    let handling = match r.opt_text(6)? {
         Some(h) => json!({
             "id": h,
-            "code": r.try_get::<Option<String>, _>("h_code")?,
-            "name_fr": r.try_get::<Option<String>, _>("h_fr")?,
-            "name_ar": r.try_get::<Option<String>, _>("h_ar")?,
+            "code": r.opt_text(7)?,
+            "name_fr": r.opt_text(8)?,
+            "name_ar": r.opt_text(9)?,
         }),
         None => Value::Null,
     };
     let mut c = json!({
         "id": id,
-        "number": r.try_get::<String, _>("number")?,
-        "direction": r.try_get::<String, _>("direction")?,
-        "status": r.try_get::<String, _>("status")?,
+        "number": r.text(0)?,
+        "direction": r.text(2)?,
+        "status": r.text(3)?,
         "confidential": confidential,
-        "due_date": r.try_get::<Option<String>, _>("due_date")?,
+        "due_date": r.opt_text(5)?,
         "handling_entity": handling,
     });
     if !confidential {
-        c["subject"] = Value::String(r.try_get("subject")?);
+        c["subject"] = Value::String(r.text(1)?);
     }
-    Ok((r.try_get("a_code")?, c))
+    Ok((r.text(10)?, c))
 }
 
 /// The active endpoints of an administration subscribed to `event_type`.
-async fn subscribers(tx: &mut AnyConnection, admin: &str, event_type: &str) -> Result<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT id, events FROM webhooks WHERE administration_id = $1 AND active = 1")
-            .bind(admin)
-            .fetch_all(&mut *tx)
-            .await?;
+async fn subscribers<E: Exec + ?Sized>(
+    tx: &mut E,
+    admin: &str,
+    event_type: &str,
+) -> Result<Vec<String>> {
+    let rows = tx
+        .fetch_all(
+            "SELECT id, events FROM webhooks WHERE administration_id = $1 AND active = 1",
+            args![admin],
+        )
+        .await?;
     let mut out = Vec::new();
     for r in rows {
-        if split_events(&r.try_get::<String, _>("events")?)
-            .iter()
-            .any(|e| e == event_type)
-        {
-            out.push(r.try_get("id")?);
+        if split_events(&r.text(1)?).iter().any(|e| e == event_type) {
+            out.push(r.text(0)?);
         }
     }
     Ok(out)
@@ -172,8 +174,8 @@ async fn subscribers(tx: &mut AnyConnection, admin: &str, event_type: &str) -> R
 
 /// Queues an event for every subscribed endpoint, inside the caller's transaction. `extra`
 /// (an object) is merged into the payload. Costs one query when nobody subscribed.
-async fn enqueue(
-    tx: &mut AnyConnection,
+async fn enqueue<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     event_type: &str,
     correspondence: &str,
@@ -196,18 +198,19 @@ async fn enqueue(
     extra(&mut payload);
     let body = payload.to_string();
     for hook in hooks {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO webhook_deliveries (id, administration_id, webhook_id, event_id, event_type, payload, \
              state, attempts, next_attempt_at, created_at) VALUES ($1,$2,$3,$4,$5,$6,'pending',0,$7,$7)",
+            args![
+                uuid::Uuid::now_v7().to_string(),
+                admin,
+                hook,
+                &event_id,
+                event_type,
+                &body,
+                micros(now),
+            ],
         )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(admin)
-        .bind(hook)
-        .bind(&event_id)
-        .bind(event_type)
-        .bind(&body)
-        .bind(micros(now))
-        .execute(&mut *tx)
         .await?;
     }
     Ok(())
@@ -215,8 +218,8 @@ async fn enqueue(
 
 /// Queues `status_changed` for a correspondence as it now is in the transaction; `previous` is
 /// the status before the change (none for a registration).
-pub(crate) async fn status_changed(
-    tx: &mut AnyConnection,
+pub(crate) async fn status_changed<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     id: CorrespondenceId,
     previous: Option<Status>,
@@ -228,8 +231,8 @@ pub(crate) async fn status_changed(
 }
 
 /// Queues `reply_registered` for the correspondence answered, naming the reply.
-pub(crate) async fn reply_registered(
-    tx: &mut AnyConnection,
+pub(crate) async fn reply_registered<E: Exec + ?Sized>(
+    tx: &mut E,
     admin: &str,
     answered: CorrespondenceId,
     reply: CorrespondenceId,

@@ -92,12 +92,16 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
-        let (n, secs) = diwan_app::receipt::receipt_stats();
+        let r = diwan_app::receipt::receipt_stats();
         let _ = writeln!(
             out,
             "# HELP diwan_receipt_production_seconds Time to produce sealed receipts (PDF and JSON).\n\
              # TYPE diwan_receipt_production_seconds summary\n\
-             diwan_receipt_production_seconds_sum {secs}\ndiwan_receipt_production_seconds_count {n}"
+             diwan_receipt_production_seconds_sum {}\ndiwan_receipt_production_seconds_count {}\n\
+             # HELP diwan_receipt_sealing_cpu_seconds_total Processor time spent sealing receipts.\n\
+             # TYPE diwan_receipt_sealing_cpu_seconds_total counter\n\
+             diwan_receipt_sealing_cpu_seconds_total {}",
+            r.seconds, r.count, r.sealing_cpu_seconds
         );
         let _ = writeln!(out, "# HELP diwan_http_requests_total HTTP requests.\n# TYPE diwan_http_requests_total counter");
         let Ok(m) = self.routes.lock() else {

@@ -103,6 +103,37 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / hz.max(1.0))
 }
 
+/// CPU time (user + system) of a process's threads so far, in seconds, by thread name: the
+/// group-commit writer (`diwan-writer`), the blob syncer, the SQLite readers…
+fn thread_cpu_seconds(pid: u32) -> std::collections::HashMap<String, f64> {
+    let mut by_name = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64).max(1.0);
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, n)| n);
+        // Numbered threads of one kind count together.
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f
+            .get(11..13)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum();
+        *by_name.entry(name.to_string()).or_insert(0.0) += ticks / hz;
+    }
+    by_name
+}
+
 /// A PDF of exactly `size` bytes (padding in a comment), unique per `n`.
 fn pdf_of_size(n: usize, size: usize) -> Vec<u8> {
     let mut v = format!("%PDF-1.4\n% registration {n}\n").into_bytes();
@@ -687,6 +718,10 @@ async fn filings(
         )
     };
     let (server0, client0) = cpu();
+    let (threads0, sealing0) = (
+        thread_cpu_seconds(pid),
+        metric(c, base, "diwan_receipt_sealing_cpu_seconds_total").await?,
+    );
     let (elapsed, lat) = {
         let (c, base, size) = (c.clone(), base.to_string(), args.size);
         run_concurrently(args.concurrency, args.filings as u64, move |i| {
@@ -695,6 +730,10 @@ async fn filings(
         .await?
     };
     let (server1, client1) = cpu();
+    let (threads1, sealing1) = (
+        thread_cpu_seconds(pid),
+        metric(c, base, "diwan_receipt_sealing_cpu_seconds_total").await?,
+    );
     report(
         &format!(
             "portal filings with sealed receipts ({engine}, {} B documents, concurrency {})",
@@ -712,6 +751,19 @@ async fn filings(
         per(client0, client1),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         per(server0, server1)
+    );
+    let thread = |name: &str| {
+        per(
+            threads0.get(name).copied().unwrap_or(0.0),
+            threads1.get(name).copied().unwrap_or(0.0),
+        )
+    };
+    let (sealing, writer) = (per(sealing0, sealing1), thread("diwan-writer"));
+    let (blob_sync, readers) = (thread("diwan-blob-sync"), thread("sqlx-sqlite-wor"));
+    println!(
+        "  of which: sealing receipts {sealing:.2} ms, group-commit writer {writer:.2} ms, \
+         blob syncs {blob_sync:.2} ms, database reads {readers:.2} ms, requests and the rest {:.2} ms",
+        per(server0, server1) - sealing - writer - blob_sync - readers
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();

@@ -78,6 +78,15 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert_eq!(code.len(), 14);
     assert!(filed["receipt_pdf"].as_str().unwrap().ends_with(".pdf"));
     assert!(filed["receipt_json"].as_str().unwrap().ends_with(".json"));
+    // The metrics count the receipt and the processor time its sealing took.
+    let m = s.metrics();
+    let metric = |name: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {m}"))
+    };
+    assert!(metric("diwan_receipt_production_seconds_count") >= 1.0);
+    assert!(metric("diwan_receipt_sealing_cpu_seconds_total") > 0.0);
     assert!(filed["due_date"].as_str().unwrap().len() == 10);
 
     // The registry office sees it in its register, channel portal, with its documents.

@@ -586,12 +586,7 @@ fn fsck_health_metrics_and_shutdown() {
         register(&s, &token, META, vec![("a.pdf", pdf("fsck"))]).status(),
         201
     );
-    let m = Client::new()
-        .get(s.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let m = s.metrics();
     assert!(m.contains("diwan_registrations_total 1"), "{m}");
     assert!(m.contains("diwan_http_requests_total{method=\"POST\",route=\"/api/v1/correspondences\",status=\"201\"} 1"), "{m}");
     let spec: Value = Client::new()

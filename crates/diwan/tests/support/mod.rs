@@ -98,6 +98,13 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// The text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        reqwest::blocking::get(self.url("/metrics"))
+            .and_then(|r| r.text())
+            .expect("metrics")
+    }
+
     /// The password of a demo login.
     pub fn password(&self, login: &str) -> String {
         self.logins

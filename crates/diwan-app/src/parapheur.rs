@@ -157,7 +157,8 @@ const BLOCK_HEIGHT: f32 = 84.0;
 
 /// Where the visible block of the `earlier`+1-th signer of a step goes: at the step's `tag`
 /// when the document has it (each later signer of the step below the one before), else at
-/// `foot` on the last page.
+/// `foot` on the last page — a rectangle from the bottom-left corner of the page as displayed,
+/// so that on a turned page (`/Rotate`) the blocks still line up along its displayed foot.
 fn place_block(
     pdf: &[u8],
     tag: Option<&str>,
@@ -165,25 +166,16 @@ fn place_block(
     foot: [f32; 4],
     lines: Vec<String>,
 ) -> Visible {
-    if let Some(mut hit) = tag.and_then(|t| diwan_pades::find_text(pdf, t).ok().flatten()) {
-        let down = earlier as f32 * (BLOCK_HEIGHT + 6.0);
-        hit.rect[1] -= down;
-        hit.rect[3] -= down;
+    if let Some(hit) = tag.and_then(|t| diwan_pades::find_text(pdf, t).ok().flatten()) {
+        let hit = hit.moved_down(earlier as f32 * (BLOCK_HEIGHT + 6.0));
         return Visible::at_tag(&hit, BLOCK_WIDTH, BLOCK_HEIGHT, lines);
     }
+    let pages = diwan_pades::PageView::all(pdf).unwrap_or_default();
     Visible {
-        page: page_count(pdf),
-        rect: foot,
+        page: pages.len().max(1),
+        rect: pages.last().map_or(foot, |view| view.to_user(foot)),
         lines,
     }
-}
-
-fn page_count(pdf: &[u8]) -> usize {
-    diwan_pades::reader::Reader::<[u8]>::open(Box::from(pdf))
-        .and_then(|r| r.pages())
-        .map(|p| p.len())
-        .unwrap_or(1)
-        .max(1)
 }
 
 /// A document to sign must be a PDF (as sniffed): office files are to be converted first.

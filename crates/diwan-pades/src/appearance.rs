@@ -52,8 +52,9 @@ impl ObjectSink for Objects<'_> {
     }
 }
 
-/// Adds the appearance stream (and its fonts) to the update; returns its object number.
-pub fn build(up: &mut Update, w: f32, h: f32, lines: &[String]) -> Result<u32> {
+/// Adds the appearance stream (and its fonts) to the update; returns its object number. `w`×`h`
+/// is the block as displayed, on a page turned by `rotate` degrees (its `/Rotate`).
+pub fn build(up: &mut Update, w: f32, h: f32, rotate: u16, lines: &[String]) -> Result<u32> {
     let mut content = Vec::new();
     content.extend_from_slice(b"q ");
     content.extend_from_slice(FRAME);
@@ -97,6 +98,25 @@ pub fn build(up: &mut Update, w: f32, h: f32, lines: &[String]) -> Result<u32> {
             Obj::Real(f64::from(h)),
         ]),
     );
+    if rotate != 0 {
+        // Turned counter-clockwise by the page's rotation, so that the page's clockwise turn on
+        // display leaves it upright; the viewer fits the turned box to the widget's rectangle
+        // (ISO 32000-2 §12.5.5).
+        let (sin, cos) = match rotate {
+            90 => (1, 0),
+            180 => (0, -1),
+            _ => (-1, 0),
+        };
+        d.set(
+            b"Matrix",
+            Obj::Array(
+                [cos, sin, -sin, cos, 0, 0]
+                    .into_iter()
+                    .map(Obj::Int)
+                    .collect(),
+            ),
+        );
+    }
     let mut res = Dict::default();
     res.set(b"Font", Obj::Dict(fonts));
     d.set(b"Resources", Obj::Dict(res));

@@ -44,6 +44,78 @@ pub struct TextHit {
     pub rect: [f32; 4],
     /// The page's visible area `[x1, y1, x2, y2]` (its CropBox within its MediaBox).
     pub page_box: [f32; 4],
+    /// How the page is turned when displayed: its `/Rotate`, 0, 90, 180 or 270 degrees
+    /// clockwise. "Top", "left" and "down" as a reader sees them depend on it.
+    pub rotate: u16,
+}
+
+impl TextHit {
+    /// The same text moved `by` points down the page as displayed (for a block below another).
+    pub fn moved_down(&self, by: f32) -> TextHit {
+        let [x1, y1, x2, y2] = self.rect;
+        let rect = match self.rotate {
+            90 => [x1 + by, y1, x2 + by, y2],
+            180 => [x1, y1 + by, x2, y2 + by],
+            270 => [x1 - by, y1, x2 - by, y2],
+            _ => [x1, y1 - by, x2, y2 - by],
+        };
+        TextHit { rect, ..*self }
+    }
+}
+
+/// A page as a reader sees it: its visible area in user space and how it is turned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageView {
+    /// The visible area `[x1, y1, x2, y2]` (CropBox within MediaBox), in user space.
+    pub page_box: [f32; 4],
+    /// The page's `/Rotate`: 0, 90, 180 or 270 degrees clockwise.
+    pub rotate: u16,
+}
+
+impl PageView {
+    /// Every page of a document, in order.
+    pub fn all(pdf: &[u8]) -> Result<Vec<PageView>> {
+        let reader = Reader::open(Box::<[u8]>::from(pdf))?;
+        reader
+            .pages()?
+            .iter()
+            .map(|(_, page)| {
+                Ok(PageView {
+                    page_box: page_box(&reader, page)?,
+                    rotate: page_rotation(&reader, page),
+                })
+            })
+            .collect()
+    }
+
+    /// A rectangle given as a reader sees the page — from its displayed bottom-left corner, x
+    /// to the right and y up — in user space, where signature blocks and annotations are placed.
+    pub fn to_user(&self, r: [f32; 4]) -> [f32; 4] {
+        let [bx1, by1, bx2, by2] = self.page_box;
+        let point = |dx: f32, dy: f32| match self.rotate {
+            90 => (bx2 - dy, by1 + dx),
+            180 => (bx2 - dx, by2 - dy),
+            270 => (bx1 + dy, by2 - dx),
+            _ => (bx1 + dx, by1 + dy),
+        };
+        let (ax, ay) = point(r[0], r[1]);
+        let (bx, by) = point(r[2], r[3]);
+        [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)]
+    }
+}
+
+/// A page's `/Rotate` (inherited attributes filled in by the reader), as 0, 90, 180 or 270; a
+/// value that is not a multiple of 90 is ignored, as readers do.
+pub(crate) fn page_rotation<S: Source + ?Sized>(reader: &Reader<S>, page: &Dict) -> u16 {
+    let r = page
+        .get(b"Rotate")
+        .and_then(|o| reader.resolve(o).ok())
+        .and_then(|o| o.as_int())
+        .unwrap_or(0);
+    match r.rem_euclid(360) {
+        d @ (90 | 180 | 270) => d as u16,
+        _ => 0,
+    }
 }
 
 /// The first occurrence of `needle` in the document, in page order.
@@ -72,6 +144,7 @@ pub fn find_text_in<S: Source + ?Sized>(
                 page: i + 1,
                 rect,
                 page_box: page_box(reader, page)?,
+                rotate: page_rotation(reader, page),
             }));
         }
     }
@@ -1890,6 +1963,7 @@ mod tests {
             page: 2,
             rect: [100.0, 500.0, 160.0, 512.0],
             page_box: [0.0, 0.0, 595.0, 842.0],
+            rotate: 0,
         };
         let v = crate::Visible::at_tag(&hit, 200.0, 70.0, vec![]);
         assert_eq!((v.page, v.rect), (2, [100.0, 442.0, 300.0, 512.0]));
@@ -1907,6 +1981,53 @@ mod tests {
         };
         let v = crate::Visible::at_tag(&small, 200.0, 70.0, vec![]);
         assert_eq!(v.rect, [10.0, 10.0, 110.0, 60.0]);
+    }
+
+    #[test]
+    fn displayed_rectangles_in_user_space() {
+        let view = |rotate| PageView {
+            page_box: [0.0, 0.0, 595.0, 842.0],
+            rotate,
+        };
+        // 30 points from the displayed left and bottom edges, 172×84 as displayed.
+        let foot = [30.0, 30.0, 202.0, 114.0];
+        assert_eq!(view(0).to_user(foot), foot);
+        // Turned a quarter clockwise, the displayed bottom edge is the highest x.
+        assert_eq!(view(90).to_user(foot), [481.0, 30.0, 565.0, 202.0]);
+        assert_eq!(view(180).to_user(foot), [393.0, 728.0, 565.0, 812.0]);
+        assert_eq!(view(270).to_user(foot), [30.0, 640.0, 114.0, 812.0]);
+    }
+
+    #[test]
+    fn block_at_tag_on_turned_pages() {
+        let hit = |rotate, rect| TextHit {
+            page: 1,
+            rect,
+            page_box: [0.0, 0.0, 595.0, 842.0],
+            rotate,
+        };
+        let at =
+            |rotate, rect| crate::Visible::at_tag(&hit(rotate, rect), 200.0, 70.0, vec![]).rect;
+        let tag = [300.0, 500.0, 312.0, 560.0];
+        assert_eq!(at(0, tag), [300.0, 490.0, 500.0, 560.0]);
+        // Turned a quarter clockwise: the displayed top-left is the lowest x and y; the block
+        // runs up the page (across the display) and right (down the display).
+        assert_eq!(at(90, tag), [300.0, 500.0, 370.0, 700.0]);
+        // Upside down: the displayed top-left is the highest x and the lowest y.
+        assert_eq!(at(180, tag), [112.0, 500.0, 312.0, 570.0]);
+        // A quarter counter-clockwise: the highest x and y.
+        assert_eq!(at(270, tag), [242.0, 360.0, 312.0, 560.0]);
+        // Kept on the page, here near the displayed bottom-left corner of a page turned 90°.
+        assert_eq!(
+            at(90, [560.0, 800.0, 572.0, 840.0]),
+            [525.0, 642.0, 595.0, 842.0]
+        );
+        // "Down" as displayed.
+        let below = |rotate| hit(rotate, tag).moved_down(10.0).rect;
+        assert_eq!(below(0), [300.0, 490.0, 312.0, 550.0]);
+        assert_eq!(below(90), [310.0, 500.0, 322.0, 560.0]);
+        assert_eq!(below(180), [300.0, 510.0, 312.0, 570.0]);
+        assert_eq!(below(270), [290.0, 500.0, 302.0, 560.0]);
     }
 
     #[test]

@@ -64,15 +64,53 @@ impl Visible {
     /// its top-left corner on the text's top-left corner, moved inside the page's visible area
     /// when it would overflow it (and shrunk to that area when larger). The block is drawn over
     /// the text.
+    ///
+    /// On a page displayed turned (`/Rotate`), "top-left", the width and the height are those a
+    /// reader sees: the block covers `width` across the displayed page, and the signer draws its
+    /// text upright on the display.
     pub fn at_tag(hit: &crate::TextHit, width: f32, height: f32, lines: Vec<String>) -> Self {
         let [bx1, by1, bx2, by2] = hit.page_box;
-        let w = width.abs().min(bx2 - bx1).max(1.0);
-        let h = height.abs().min(by2 - by1).max(1.0);
-        let x1 = hit.rect[0].min(bx2 - w).max(bx1);
-        let y2 = hit.rect[3].max(by1 + h).min(by2);
+        let [tx1, ty1, tx2, ty2] = hit.rect;
+        let turned = matches!(hit.rotate, 90 | 270);
+        // The block's extent in user space: across and down the display swap on a turned page.
+        let (uw, uh) = if turned {
+            (height, width)
+        } else {
+            (width, height)
+        };
+        let w = uw.abs().min(bx2 - bx1).max(1.0);
+        let h = uh.abs().min(by2 - by1).max(1.0);
+        // Where the block starts in x (left edge) or ends (right edge), within the page.
+        let from_left = |x: f32| x.min(bx2 - w).max(bx1);
+        let from_right = |x: f32| x.max(bx1 + w).min(bx2);
+        let from_bottom = |y: f32| y.min(by2 - h).max(by1);
+        let from_top = |y: f32| y.max(by1 + h).min(by2);
+        // The displayed top-left corner of the text, and the user-space directions of the
+        // display's "right" and "down" from it.
+        let rect = match hit.rotate {
+            // Display right = user +y, display down = user +x: the corner is (x1, y1).
+            90 => {
+                let (x, y) = (from_left(tx1), from_bottom(ty1));
+                [x, y, x + w, y + h]
+            }
+            // Display right = user -x, display down = user +y: the corner is (x2, y1).
+            180 => {
+                let (x, y) = (from_right(tx2), from_bottom(ty1));
+                [x - w, y, x, y + h]
+            }
+            // Display right = user -y, display down = user -x: the corner is (x2, y2).
+            270 => {
+                let (x, y) = (from_right(tx2), from_top(ty2));
+                [x - w, y - h, x, y]
+            }
+            _ => {
+                let (x, y) = (from_left(tx1), from_top(ty2));
+                [x, y - h, x + w, y]
+            }
+        };
         Visible {
             page: hit.page,
-            rect: [x1, y2 - h, x1 + w, y2],
+            rect,
             lines,
         }
     }
@@ -295,7 +333,16 @@ fn append_signature<S: Source + ?Sized>(
                     Obj::Real(f64::from(y2)),
                 ]),
             );
-            let ap = appearance::build(&mut up, (x2 - x1).abs(), (y2 - y1).abs(), &v.lines)?;
+            // On a page displayed turned, the block is drawn turned back, upright to a reader:
+            // its width across the display is the rectangle's height in user space.
+            let rotate = crate::locate::page_rotation(reader, &page);
+            let (uw, uh) = ((x2 - x1).abs(), (y2 - y1).abs());
+            let (w, h) = if matches!(rotate, 90 | 270) {
+                (uh, uw)
+            } else {
+                (uw, uh)
+            };
+            let ap = appearance::build(&mut up, w, h, rotate, &v.lines)?;
             let mut apd = Dict::default();
             apd.set(b"N", Obj::Ref(ap, 0));
             widget.set(b"AP", Obj::Dict(apd));

@@ -9,11 +9,13 @@ use diwan_pades::reader::Reader;
 use diwan_pades::{find_text, find_text_in, locate, sign_bytes, Level, SignOptions, Visible};
 use std::process::Command;
 
-/// A word as poppler sees it: 1-based page and box in PDF user space (bottom-left origin).
+/// A word as poppler sees it: 1-based page and box in PDF user space (bottom-left origin; for
+/// unturned pages), and as displayed (top-left origin, the page's `/Rotate` applied).
 #[derive(Debug)]
 struct Word {
     page: usize,
     rect: [f32; 4],
+    shown: [f32; 4],
     text: String,
 }
 
@@ -76,6 +78,7 @@ fn pdftotext_words(pdf: &[u8]) -> Vec<Word> {
             words.push(Word {
                 page,
                 rect: [x1, height - y2, x2, height - y1],
+                shown: [x1, y1, x2, y2],
                 text: unescape(&text),
             });
         }
@@ -266,21 +269,7 @@ fn hand_written_file_and_signing_at_the_tag() {
     assert_eq!(find_text_in(&r, "{sig:1}").unwrap(), Some(hit));
 
     // A signature block at the tag: the widget's /Rect starts at the tag's top-left.
-    let p = pki();
-    let (cert, key) = p.signer("Fatima Zahra", diwan_crypto::KeyAlgorithm::EcdsaP256);
-    let signer = diwan_crypto::cms::CmsSigner {
-        key: &key,
-        cert: &cert,
-        chain: &[],
-    };
-    let mut opts = SignOptions::new(Level::BB);
-    opts.visible = Some(Visible::at_tag(
-        &hit,
-        200.0,
-        70.0,
-        vec!["Signé par Fatima Zahra".into()],
-    ));
-    let signed = sign_bytes(&pdf, &signer, &opts).unwrap();
+    let signed = sign_at_tag(&pdf, &hit, &["Signé par Fatima Zahra"]);
     let [x1, _, _, y2] = hit.rect;
     let want = [x1, y2 - 70.0, x1 + 200.0, y2];
     let got = widget_rect(&signed, 1);
@@ -292,6 +281,76 @@ fn hand_written_file_and_signing_at_the_tag() {
         let (ok, out) = qpdf_check(&signed);
         assert!(ok, "{out}");
     }
+}
+
+/// On pages displayed turned (`/Rotate`, set here by qpdf), the block goes at the tag's top-left
+/// corner as a reader sees it, covers 200×70 points across and down the display, and its text
+/// reads upright: poppler sees its words horizontal, starting inside the block.
+#[test]
+fn signature_blocks_at_tags_on_turned_pages() {
+    if !pdftotext() || !tool("qpdf") {
+        return;
+    }
+    for rotate in [0u16, 90, 180, 270] {
+        let pdf = qpdf_transform(&simple_pdf(1), &[&format!("--rotate=+{rotate}")]);
+        let hit = find_text(&pdf, "{sig:1}").unwrap().unwrap();
+        assert_eq!(hit.rotate, rotate);
+        let signed = sign_at_tag(&pdf, &hit, &["SIGNATAIRE", "Fatima Zahra"]);
+        let (ok, out) = qpdf_check(&signed);
+        assert!(ok, "{rotate}: {out}");
+        let r = widget_rect(&signed, 1);
+        let (uw, uh) = (r[2] - r[0], r[3] - r[1]);
+        let want = if rotate % 180 == 0 {
+            (200.0, 70.0)
+        } else {
+            (70.0, 200.0)
+        };
+        assert!(
+            (uw - want.0).abs() < 0.01 && (uh - want.1).abs() < 0.01,
+            "{rotate}: {r:?}"
+        );
+        let words = pdftotext_words(&signed);
+        let find = |t: &str| {
+            words
+                .iter()
+                .find(|w| w.text == t)
+                .unwrap_or_else(|| panic!("{rotate}: no {t} in {words:?}"))
+                .shown
+        };
+        let (tag, block) = (find("{sig:1}"), find("SIGNATAIRE"));
+        assert!(
+            block[2] - block[0] > 3.0 * (block[3] - block[1]),
+            "{rotate}: the block's text is not upright: {block:?}"
+        );
+        // Its first word starts just inside the block's top-left corner: the tag's, moved left
+        // or up when the block would overflow the page as displayed.
+        let (shown_w, shown_h) = if rotate % 180 == 0 {
+            (595.0, 842.0)
+        } else {
+            (842.0, 595.0)
+        };
+        let corner = [tag[0].min(shown_w - 200.0), tag[1].min(shown_h - 70.0)];
+        let (dx, dy) = (block[0] - corner[0], block[1] - corner[1]);
+        assert!(
+            (0.0..=12.0).contains(&dx) && (0.0..=25.0).contains(&dy),
+            "{rotate}: tag at {tag:?}, block's first word at {block:?}"
+        );
+    }
+}
+
+/// `pdf` signed (B-B) with a 200×70 block of `lines` at a tag found in it.
+fn sign_at_tag(pdf: &[u8], hit: &diwan_pades::TextHit, lines: &[&str]) -> Vec<u8> {
+    let p = pki();
+    let (cert, key) = p.signer("Fatima Zahra", diwan_crypto::KeyAlgorithm::EcdsaP256);
+    let signer = diwan_crypto::cms::CmsSigner {
+        key: &key,
+        cert: &cert,
+        chain: &[],
+    };
+    let mut opts = SignOptions::new(Level::BB);
+    let lines = lines.iter().map(|l| l.to_string()).collect();
+    opts.visible = Some(Visible::at_tag(hit, 200.0, 70.0, lines));
+    sign_bytes(pdf, &signer, &opts).unwrap()
 }
 
 /// The `/Rect` of the last annotation of `page`.

@@ -104,6 +104,57 @@ impl PageView {
     }
 }
 
+/// A signature field's widget as placed on a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureWidget {
+    /// The field's name (`/T`).
+    pub field: String,
+    /// 1-based page number.
+    pub page: usize,
+    /// `[x1, y1, x2, y2]` in the page's user space; all zero for an invisible signature.
+    pub rect: [f32; 4],
+}
+
+/// The signature widgets of a document: page by page, on each page in the order of its
+/// annotations (the order the signatures were added).
+pub fn signature_widgets(pdf: &[u8]) -> Result<Vec<SignatureWidget>> {
+    let reader = Reader::open(Box::<[u8]>::from(pdf))?;
+    let mut out = Vec::new();
+    for (i, (_, page)) in reader.pages()?.iter().enumerate() {
+        let Some(annots) = page.get(b"Annots") else {
+            continue;
+        };
+        for a in reader.resolve(annots)?.as_array().into_iter().flatten() {
+            let a = reader.resolve(a)?;
+            let Some(d) = a.as_dict() else { continue };
+            let is_sig = |d: &Dict| d.get(b"FT").and_then(Obj::as_name) == Some(&b"Sig"[..]);
+            // The field may be the widget itself or its parent.
+            let parent = match d.get(b"Parent") {
+                Some(p) => reader.resolve(p)?.as_dict().cloned(),
+                None => None,
+            };
+            let field = if is_sig(d) {
+                d
+            } else {
+                match parent.as_ref() {
+                    Some(p) if is_sig(p) => p,
+                    _ => continue,
+                }
+            };
+            let name = match field.get(b"T") {
+                Some(Obj::Str(t)) => crate::object::decode_text(t),
+                _ => String::new(),
+            };
+            out.push(SignatureWidget {
+                field: name,
+                page: i + 1,
+                rect: rect_of(&reader, d.get(b"Rect"))?.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A page's `/Rotate` (inherited attributes filled in by the reader), as 0, 90, 180 or 270; a
 /// value that is not a multiple of 90 is ignored, as readers do.
 pub(crate) fn page_rotation<S: Source + ?Sized>(reader: &Reader<S>, page: &Dict) -> u16 {

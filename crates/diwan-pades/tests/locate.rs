@@ -272,6 +272,9 @@ fn hand_written_file_and_signing_at_the_tag() {
     let signed = sign_at_tag(&pdf, &hit, &["Signé par Fatima Zahra"]);
     let [x1, _, _, y2] = hit.rect;
     let want = [x1, y2 - 70.0, x1 + 200.0, y2];
+    let widgets = diwan_pades::signature_widgets(&signed).unwrap();
+    assert_eq!(widgets.len(), 1, "{widgets:?}");
+    assert!(!widgets[0].field.is_empty(), "{widgets:?}");
     let got = widget_rect(&signed, 1);
     assert!(
         (0..4).all(|i| (got[i] - want[i]).abs() < 0.01),
@@ -353,26 +356,15 @@ fn sign_at_tag(pdf: &[u8], hit: &diwan_pades::TextHit, lines: &[&str]) -> Vec<u8
     sign_bytes(pdf, &signer, &opts).unwrap()
 }
 
-/// The `/Rect` of the last annotation of `page`.
+/// The `/Rect` of the last signature widget of `page`.
 fn widget_rect(pdf: &[u8], page: usize) -> [f32; 4] {
-    let r = Reader::open(Box::<[u8]>::from(pdf)).unwrap();
-    let pages = r.pages().unwrap();
-    let annots = r
-        .resolve(pages[page - 1].1.get(b"Annots").unwrap())
-        .unwrap();
-    let last = annots.as_array().unwrap().last().unwrap().clone();
-    let w = r.resolve(&last).unwrap();
-    let rect: Vec<f32> = w
-        .as_dict()
-        .unwrap()
-        .get(b"Rect")
-        .unwrap()
-        .as_array()
-        .unwrap()
+    let widgets = diwan_pades::signature_widgets(pdf).unwrap();
+    widgets
         .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect();
-    [rect[0], rect[1], rect[2], rect[3]]
+        .rev()
+        .find(|w| w.page == page)
+        .unwrap_or_else(|| panic!("no signature on page {page}: {widgets:?}"))
+        .rect
 }
 
 #[test]

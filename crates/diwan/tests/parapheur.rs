@@ -997,17 +997,10 @@ fn edit_documents(s: &Server) {
 
 /// The rectangles of the signature widgets in a PDF, in the order written.
 fn widget_rects(pdf: &[u8]) -> Vec<[f32; 4]> {
-    let text = String::from_utf8_lossy(pdf);
-    text.match_indices("/Rect [")
-        .filter_map(|(i, m)| {
-            let rest = &text[i + m.len()..];
-            let end = rest.find(']')?;
-            let v: Vec<f32> = rest[..end]
-                .split_whitespace()
-                .filter_map(|n| n.parse().ok())
-                .collect();
-            (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
-        })
+    diwan_pades::signature_widgets(pdf)
+        .unwrap()
+        .into_iter()
+        .map(|w| w.rect)
         .collect()
 }
 

@@ -229,22 +229,10 @@ fn visible_block_at_a_text_tag() {
 
     // The widget's /Rect: 180×60 with its top-left corner on the tag's.
     let signed = std::fs::read(d.join("tag.pdf")).unwrap();
-    let r = diwan_pades::reader::Reader::open(Box::<[u8]>::from(&signed[..])).unwrap();
-    let pages = r.pages().unwrap();
-    let annots = r.resolve(pages[0].1.get(b"Annots").unwrap()).unwrap();
-    let widget = r
-        .resolve(annots.as_array().unwrap().last().unwrap())
-        .unwrap();
-    let rect: Vec<f32> = widget
-        .as_dict()
-        .unwrap()
-        .get(b"Rect")
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect();
+    let widgets = diwan_pades::signature_widgets(&signed).unwrap();
+    assert_eq!(widgets.len(), 1, "{widgets:?}");
+    assert_eq!(widgets[0].page, 1);
+    let rect = widgets[0].rect;
     assert!((rect[2] - rect[0] - 180.0).abs() < 0.01, "{rect:?}");
     assert!((rect[3] - rect[1] - 60.0).abs() < 0.01, "{rect:?}");
     let hit = diwan_pades::find_text(&std::fs::read(d.join("in.pdf")).unwrap(), "[[SIGN_DG]]")

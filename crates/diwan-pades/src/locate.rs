@@ -50,16 +50,22 @@ pub struct TextHit {
 }
 
 impl TextHit {
+    /// The page the text is on, as displayed.
+    pub fn view(&self) -> PageView {
+        PageView {
+            page_box: self.page_box,
+            rotate: self.rotate,
+        }
+    }
+
     /// The same text moved `by` points down the page as displayed (for a block below another).
     pub fn moved_down(&self, by: f32) -> TextHit {
-        let [x1, y1, x2, y2] = self.rect;
-        let rect = match self.rotate {
-            90 => [x1 + by, y1, x2 + by, y2],
-            180 => [x1, y1 + by, x2, y2 + by],
-            270 => [x1 - by, y1, x2 - by, y2],
-            _ => [x1, y1 - by, x2, y2 - by],
-        };
-        TextHit { rect, ..*self }
+        let view = self.view();
+        let [x1, y1, x2, y2] = view.to_displayed(self.rect);
+        TextHit {
+            rect: view.to_user([x1, y1 - by, x2, y2 - by]),
+            ..*self
+        }
     }
 }
 
@@ -88,6 +94,28 @@ impl PageView {
             .collect()
     }
 
+    /// The page's width and height as displayed.
+    pub fn displayed_size(&self) -> (f32, f32) {
+        let [bx1, by1, bx2, by2] = self.page_box;
+        match self.rotate {
+            90 | 270 => (by2 - by1, bx2 - bx1),
+            _ => (bx2 - bx1, by2 - by1),
+        }
+    }
+
+    /// A rectangle of user space as a reader sees the page: from its displayed bottom-left
+    /// corner, x to the right and y up. The inverse of [`PageView::to_user`].
+    pub fn to_displayed(&self, r: [f32; 4]) -> [f32; 4] {
+        let [bx1, by1, bx2, by2] = self.page_box;
+        let point = |x: f32, y: f32| match self.rotate {
+            90 => (y - by1, bx2 - x),
+            180 => (bx2 - x, by2 - y),
+            270 => (by2 - y, x - bx1),
+            _ => (x - bx1, y - by1),
+        };
+        corners(point(r[0], r[1]), point(r[2], r[3]))
+    }
+
     /// A rectangle given as a reader sees the page — from its displayed bottom-left corner, x
     /// to the right and y up — in user space, where signature blocks and annotations are placed.
     pub fn to_user(&self, r: [f32; 4]) -> [f32; 4] {
@@ -98,10 +126,13 @@ impl PageView {
             270 => (bx1 + dy, by2 - dx),
             _ => (bx1 + dx, by1 + dy),
         };
-        let (ax, ay) = point(r[0], r[1]);
-        let (bx, by) = point(r[2], r[3]);
-        [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)]
+        corners(point(r[0], r[1]), point(r[2], r[3]))
     }
+}
+
+/// The rectangle two opposite corners span.
+fn corners((ax, ay): (f32, f32), (bx, by): (f32, f32)) -> [f32; 4] {
+    [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)]
 }
 
 /// A signature field's widget as placed on a page.
@@ -2047,6 +2078,11 @@ mod tests {
         assert_eq!(view(90).to_user(foot), [481.0, 30.0, 565.0, 202.0]);
         assert_eq!(view(180).to_user(foot), [393.0, 728.0, 565.0, 812.0]);
         assert_eq!(view(270).to_user(foot), [30.0, 640.0, 114.0, 812.0]);
+        for rotate in [0, 90, 180, 270] {
+            let v = view(rotate);
+            assert_eq!(v.to_displayed(v.to_user(foot)), foot, "{rotate}");
+        }
+        assert_eq!(view(90).displayed_size(), (842.0, 595.0));
     }
 
     #[test]

@@ -69,48 +69,17 @@ impl Visible {
     /// reader sees: the block covers `width` across the displayed page, and the signer draws its
     /// text upright on the display.
     pub fn at_tag(hit: &crate::TextHit, width: f32, height: f32, lines: Vec<String>) -> Self {
-        let [bx1, by1, bx2, by2] = hit.page_box;
-        let [tx1, ty1, tx2, ty2] = hit.rect;
-        let turned = matches!(hit.rotate, 90 | 270);
-        // The block's extent in user space: across and down the display swap on a turned page.
-        let (uw, uh) = if turned {
-            (height, width)
-        } else {
-            (width, height)
-        };
-        let w = uw.abs().min(bx2 - bx1).max(1.0);
-        let h = uh.abs().min(by2 - by1).max(1.0);
-        // Where the block starts in x (left edge) or ends (right edge), within the page.
-        let from_left = |x: f32| x.min(bx2 - w).max(bx1);
-        let from_right = |x: f32| x.max(bx1 + w).min(bx2);
-        let from_bottom = |y: f32| y.min(by2 - h).max(by1);
-        let from_top = |y: f32| y.max(by1 + h).min(by2);
-        // The displayed top-left corner of the text, and the user-space directions of the
-        // display's "right" and "down" from it.
-        let rect = match hit.rotate {
-            // Display right = user +y, display down = user +x: the corner is (x1, y1).
-            90 => {
-                let (x, y) = (from_left(tx1), from_bottom(ty1));
-                [x, y, x + w, y + h]
-            }
-            // Display right = user -x, display down = user +y: the corner is (x2, y1).
-            180 => {
-                let (x, y) = (from_right(tx2), from_bottom(ty1));
-                [x - w, y, x, y + h]
-            }
-            // Display right = user -y, display down = user -x: the corner is (x2, y2).
-            270 => {
-                let (x, y) = (from_right(tx2), from_top(ty2));
-                [x - w, y - h, x, y]
-            }
-            _ => {
-                let (x, y) = (from_left(tx1), from_top(ty2));
-                [x, y - h, x + w, y]
-            }
-        };
+        // Placed on the page as displayed, then taken back to user space.
+        let view = hit.view();
+        let (page_w, page_h) = view.displayed_size();
+        let [tx1, _, _, ty2] = view.to_displayed(hit.rect);
+        let w = width.abs().min(page_w).max(1.0);
+        let h = height.abs().min(page_h).max(1.0);
+        let x1 = tx1.min(page_w - w).max(0.0);
+        let y2 = ty2.max(h).min(page_h);
         Visible {
             page: hit.page,
-            rect,
+            rect: view.to_user([x1, y2 - h, x1 + w, y2]),
             lines,
         }
     }

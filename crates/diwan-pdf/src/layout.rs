@@ -325,7 +325,10 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
     let runs = match cached {
         Some(runs) => runs,
         None => {
-            let runs: Arc<[Run]> = shape_runs(text, style.bold, direction).into();
+            let runs: Arc<[Run]> = match by_words(text, style, direction) {
+                Some(run) => Arc::new([run]),
+                None => shape_runs(text, style.bold, direction).into(),
+            };
             if let Ok(mut cache) = SHAPED.lock() {
                 let maps = cache.get_or_insert_with(Default::default);
                 if maps.iter().map(ShapedMap::len).sum::<usize>() >= SHAPED_CAPACITY {
@@ -341,6 +344,64 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
         style,
         direction,
     }
+}
+
+/// A left-to-right line of the Latin font alone, laid out from its words' cached runs: a space
+/// ends every lookup of that font (ligatures, kerning), so the words shaped apart give the glyphs
+/// and advances of the line shaped whole (a test compares both). A receipt's lines are new
+/// (numbers, names, hashes), but their words mostly are not. None for any other line.
+fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
+    use unicode_bidi::BidiClass::*;
+    let simple = |c: char| {
+        matches!(
+            unicode_bidi::bidi_class(c),
+            L | EN | ES | ET | CS | ON | WS | NSM | BN
+        ) && !is_arabic(c)
+            && !is_tifinagh(c)
+            && has_glyph(Family::Sans, c)
+    };
+    // A line of spaces alone is shaped whole (its words would be itself).
+    let words = text.trim_matches(' ');
+    if direction != Direction::Ltr
+        || words.is_empty()
+        || !words.contains(' ') && words.len() == text.len()
+        || !text.chars().all(simple)
+    {
+        return None;
+    }
+    let mut line = Run {
+        family: Family::Sans,
+        bold: style.bold,
+        text: text.to_string(),
+        glyphs: Vec::with_capacity(text.len()),
+        width_em: 0.0,
+    };
+    let mut at = 0;
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            append(&mut line, &shape(" ", style, direction), at)?;
+            at += 1;
+        }
+        if !word.is_empty() {
+            append(&mut line, &shape(word, style, direction), at)?;
+            at += word.len();
+        }
+    }
+    Some(line)
+}
+
+/// Appends the single Latin run of `part` (at byte `at` of the line) to `line`.
+fn append(line: &mut Run, part: &Line, at: usize) -> Option<()> {
+    let [run] = &part.runs[..] else { return None };
+    if run.family != Family::Sans {
+        return None;
+    }
+    line.glyphs.extend(run.glyphs.iter().map(|g| KrillaGlyph {
+        text_range: g.text_range.start + at..g.text_range.end + at,
+        ..g.clone()
+    }));
+    line.width_em += run.width_em;
+    Some(())
 }
 
 fn shape_runs(text: &str, bold: bool, direction: Direction) -> Vec<Run> {
@@ -553,6 +614,69 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_ne!(g(&joined)[0], g(&isolated)[0]);
+    }
+
+    /// Lines laid out from their words are glyph for glyph the lines shaped whole.
+    #[test]
+    fn lines_by_words_are_the_lines_shaped_whole() {
+        let corpus = [
+            "24/11/2026 à 23:46 (UTC+01:00) —",
+            "Ahmed Bennani — personne physique — CIN ••••••56",
+            "Demande de certificat administratif pour mon café",
+            "1. demande.pdf — 10.0 Ko",
+            "SHA-256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "Vérification : https://courrier.example.ma/verifier?n=BO-CENTRAL%2FA%2F2026%2F000043 — ou",
+            "Journal de transparence : entrée n° 1235 (arbre de 1236 entrées, racine c6f8c2a1d4e5f607…).",
+            "AV To LT Ty Va We Yo fi fl ff ffi « guillemets » l'État",
+            "AVA  WAVE. TYPO, \"quoted\" [brackets] {braces} 50 % 3 × 4 = 12 € ½",
+            "Ministère de la Transition numérique et de la Réforme de l'administration",
+            " leading and trailing spaces ",
+            "A T A Y A L T V A W A P , r . f ) ( j Y o T y « A » F .",
+        ];
+        for text in corpus {
+            for bold in [false, true] {
+                let style = if bold {
+                    Style::new(10.0).bold()
+                } else {
+                    Style::new(10.0)
+                };
+                let composed = by_words(text, style, Direction::Ltr)
+                    .unwrap_or_else(|| panic!("not composable: {text:?}"));
+                let whole = shape_runs(text, bold, Direction::Ltr);
+                assert_eq!(whole.len(), 1, "{text:?}");
+                let whole = &whole[0];
+                assert_eq!(composed.glyphs.len(), whole.glyphs.len(), "{text:?}");
+                for (a, b) in composed.glyphs.iter().zip(&whole.glyphs) {
+                    assert_eq!(
+                        (
+                            a.glyph_id,
+                            &a.text_range,
+                            a.x_advance,
+                            a.x_offset,
+                            a.y_offset
+                        ),
+                        (
+                            b.glyph_id,
+                            &b.text_range,
+                            b.x_advance,
+                            b.x_offset,
+                            b.y_offset
+                        ),
+                        "{text:?} (bold {bold})"
+                    );
+                }
+                assert!(
+                    (composed.width_em - whole.width_em).abs() < 1e-4,
+                    "{text:?}"
+                );
+            }
+        }
+        // Other scripts and right-to-left lines are shaped whole.
+        let style = Style::new(10.0);
+        assert!(by_words("طلب شهادة", style, Direction::Ltr).is_none());
+        assert!(by_words("Demande — طلب", style, Direction::Ltr).is_none());
+        assert!(by_words("ⵜⴰⵎⴰⵡⴰⵙⵜ ⵏ", style, Direction::Ltr).is_none());
+        assert!(by_words("plain words", style, Direction::Rtl).is_none());
     }
 
     #[test]

@@ -233,14 +233,16 @@ pub(crate) enum Writer {
 }
 
 /// Opens the writer's own connection to a SQLite database (already created and migrated), with
-/// the pragmas of the pools.
+/// the pragmas of the pools but a smaller page cache: the writer's hot pages (counters, heads,
+/// the right edges of the indexes) fit in 8 MB, and the pools' 32 MB cost about 10 MiB more
+/// resident memory after a few thousand filings for the same writer time (docs/BENCHMARKS.md).
 pub(crate) fn open_direct(path: &std::path::Path, synchronous_full: bool) -> Result<Writer> {
     let conn = rusqlite::Connection::open(path)?;
     conn.set_prepared_statement_cache_capacity(64);
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
-         PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;"
+         PRAGMA cache_size=-8000; PRAGMA temp_store=MEMORY;"
     ))?;
     // Another connection (the pools' writes) may hold the write lock for a moment: retry often,
     // not after SQLite's default sleeps of up to 100 ms, which every filing would wait out.

@@ -85,13 +85,16 @@ impl PageView {
         reader
             .pages()?
             .iter()
-            .map(|(_, page)| {
-                Ok(PageView {
-                    page_box: page_box(&reader, page)?,
-                    rotate: page_rotation(&reader, page),
-                })
-            })
+            .map(|(_, page)| PageView::of(&reader, page))
             .collect()
+    }
+
+    /// A page of an opened document (its dictionary with inherited attributes filled in).
+    pub(crate) fn of<S: Source + ?Sized>(reader: &Reader<S>, page: &Dict) -> Result<PageView> {
+        Ok(PageView {
+            page_box: page_box(reader, page)?,
+            rotate: page_rotation(reader, page),
+        })
     }
 
     /// The page's width and height as displayed.
@@ -188,7 +191,7 @@ pub fn signature_widgets(pdf: &[u8]) -> Result<Vec<SignatureWidget>> {
 
 /// A page's `/Rotate` (inherited attributes filled in by the reader), as 0, 90, 180 or 270; a
 /// value that is not a multiple of 90 is ignored, as readers do.
-pub(crate) fn page_rotation<S: Source + ?Sized>(reader: &Reader<S>, page: &Dict) -> u16 {
+fn page_rotation<S: Source + ?Sized>(reader: &Reader<S>, page: &Dict) -> u16 {
     let r = page
         .get(b"Rotate")
         .and_then(|o| reader.resolve(o).ok())
@@ -222,11 +225,12 @@ pub fn find_text_in<S: Source + ?Sized>(
     for (i, (_, page)) in reader.pages()?.iter().enumerate() {
         let glyphs = page_glyphs(reader, page, &mut fonts)?;
         if let Some(rect) = search(&glyphs, &needle) {
+            let view = PageView::of(reader, page)?;
             return Ok(Some(TextHit {
                 page: i + 1,
                 rect,
-                page_box: page_box(reader, page)?,
-                rotate: page_rotation(reader, page),
+                page_box: view.page_box,
+                rotate: view.rotate,
             }));
         }
     }

@@ -302,16 +302,11 @@ fn append_signature<S: Source + ?Sized>(
                     Obj::Real(f64::from(y2)),
                 ]),
             );
-            // On a page displayed turned, the block is drawn turned back, upright to a reader:
-            // its width across the display is the rectangle's height in user space.
-            let rotate = crate::locate::page_rotation(reader, &page);
-            let (uw, uh) = ((x2 - x1).abs(), (y2 - y1).abs());
-            let (w, h) = if matches!(rotate, 90 | 270) {
-                (uh, uw)
-            } else {
-                (uw, uh)
-            };
-            let ap = appearance::build(&mut up, w, h, rotate, &v.lines)?;
+            // On a page displayed turned, the block is drawn turned back, upright to a reader,
+            // at its size as displayed.
+            let view = crate::PageView::of(reader, &page)?;
+            let [dx1, dy1, dx2, dy2] = view.to_displayed(v.rect);
+            let ap = appearance::build(&mut up, dx2 - dx1, dy2 - dy1, view.rotate, &v.lines)?;
             let mut apd = Dict::default();
             apd.set(b"N", Obj::Ref(ap, 0));
             widget.set(b"AP", Obj::Dict(apd));

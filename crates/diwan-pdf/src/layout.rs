@@ -360,11 +360,10 @@ fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
             && !is_tifinagh(c)
             && has_glyph(Family::Sans, c)
     };
-    // A line of spaces alone is shaped whole (its words would be itself).
-    let words = text.trim_matches(' ');
+    // A single word, or spaces alone (whose words would be the line itself), is shaped whole.
     if direction != Direction::Ltr
-        || words.is_empty()
-        || !words.contains(' ') && words.len() == text.len()
+        || !text.contains(' ')
+        || text.trim_matches(' ').is_empty()
         || !text.chars().all(simple)
     {
         return None;

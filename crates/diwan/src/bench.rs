@@ -89,18 +89,26 @@ fn rss_kib(pid: u32) -> Option<(u64, u64)> {
 /// children's (the document reader's tools) once they were waited for.
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = s.rsplit_once(')')?.1;
+    // utime, stime, cutime, cstime.
+    stat_cpu(&s, 11..15).map(|(_, secs)| secs)
+}
+
+/// The command name of a `/proc/…/stat` line and the seconds its `fields` (counted after the
+/// name) add up to: utime and stime are fields 14-15 of stat(5), 12-13 after the name; cutime
+/// and cstime follow.
+fn stat_cpu(stat: &str, fields: std::ops::Range<usize>) -> Option<(&str, f64)> {
+    // The command name is in parentheses and may contain spaces.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(').map_or("", |(_, n)| n);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime, stime, cutime, cstime are fields 14-17 of stat(5), 12-15 after the name.
     let ticks: f64 = f
-        .get(11..15)?
+        .get(fields)?
         .iter()
         .filter_map(|v| v.parse::<f64>().ok())
         .sum();
     // SAFETY: sysconf only reads a configuration value.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz.max(1.0))
+    Some((name, ticks / hz.max(1.0)))
 }
 
 /// CPU time (user + system) of a process's threads so far, in seconds, by thread name: the
@@ -110,26 +118,16 @@ fn thread_cpu_seconds(pid: u32) -> std::collections::HashMap<String, f64> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return by_name;
     };
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64).max(1.0);
     for t in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
             continue;
         };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
+        let Some((name, secs)) = stat_cpu(&stat, 11..13) else {
             continue;
         };
-        let name = head.split_once('(').map_or("", |(_, n)| n);
         // Numbered threads of one kind count together.
         let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f
-            .get(11..13)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| v.parse::<f64>().ok())
-            .sum();
-        *by_name.entry(name.to_string()).or_insert(0.0) += ticks / hz;
+        *by_name.entry(name.to_string()).or_insert(0.0) += secs;
     }
     by_name
 }

@@ -15,6 +15,7 @@ use diwan_crypto::cms::CmsSigner;
 use diwan_pades::{Level, SignOptions};
 use diwan_pdf::receipt::{Deadline, DocumentLine, ReceiptData};
 use diwan_store::portal::Filing;
+use diwan_store::StagedBlob;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -159,12 +160,15 @@ impl App {
         filing: CorrespondenceId,
         facts: ReceiptFacts,
     ) -> Result<(), AppError> {
-        let (pdf, json) = self.produce_receipts_from(facts).await?;
-        let blobs = self.store.blobs();
-        let mut p = blobs.stage_bytes(&pdf).await?;
-        let mut j = blobs.stage_bytes(&json).await?;
-        // Both disk syncs at once.
-        tokio::try_join!(blobs.promote(&mut p), blobs.promote(&mut j))?;
+        let r = self.produce_receipts_from(facts).await?;
+        // Taken over without a copy; the PDF's hash is the one its sealing computed.
+        let mut p = StagedBlob::from_vec_hashed(r.pdf, r.pdf_sha256);
+        let mut j = StagedBlob::from_vec(r.json);
+        // Both written, synced and renamed together.
+        self.store
+            .blobs()
+            .promote_all(&mut [&mut p, &mut j])
+            .await?;
         self.store
             .set_receipts(filing, &p.hash().to_hex(), &j.hash().to_hex())
             .await?;
@@ -172,15 +176,12 @@ impl App {
     }
 
     /// Builds the two receipts of a filing, and counts the time it takes.
-    pub async fn produce_receipts(&self, filing: &Filing) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    pub async fn produce_receipts(&self, filing: &Filing) -> Result<Receipts, AppError> {
         let facts = self.receipt_facts(filing).await?;
         self.produce_receipts_from(facts).await
     }
 
-    async fn produce_receipts_from(
-        &self,
-        facts: ReceiptFacts,
-    ) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    async fn produce_receipts_from(&self, facts: ReceiptFacts) -> Result<Receipts, AppError> {
         let started = std::time::Instant::now();
         let r = self.build_receipts(facts).await;
         if r.is_ok() {
@@ -192,7 +193,7 @@ impl App {
         r
     }
 
-    async fn build_receipts(&self, facts: ReceiptFacts) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    async fn build_receipts(&self, facts: ReceiptFacts) -> Result<Receipts, AppError> {
         let inputs = self.inputs_from(facts).await?;
         // As many seals at once as there are cores: more would only take turns on them, each
         // on a blocking thread of its own.
@@ -433,8 +434,8 @@ pub struct ReceiptInputs {
 
 impl ReceiptInputs {
     /// Signs the machine-readable receipt, renders the PDF with it attached, and seals the PDF
-    /// (PAdES B-T, time-stamped). Returns `(pdf, json)`.
-    pub fn seal(mut self) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    /// (PAdES B-T, time-stamped).
+    pub fn seal(mut self) -> Result<Receipts, AppError> {
         let seal = &self.seal;
         let signed = canonical::sign(&self.receipt, &seal.key, &[&seal.cert, &self.root])
             .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -455,10 +456,25 @@ impl ReceiptInputs {
         opts.reason = Some("Accusé de réception — إشعار بالتوصل".into());
         opts.name = Some(self.sealed_by.clone());
         opts.field_name = Some("Cachet".into());
-        let pdf = diwan_pades::sign_bytes(&pdf, &signer, &opts)
+        let sealed = diwan_pades::sign_vec(pdf, &signer, &opts)
             .map_err(|e| AppError::Internal(format!("sealing the receipt: {e}")))?;
-        Ok((pdf, self.data.receipt_json.take().unwrap_or_default()))
+        Ok(Receipts {
+            pdf: sealed.pdf,
+            pdf_sha256: sealed.sha256,
+            json: self.data.receipt_json.take().unwrap_or_default(),
+        })
     }
+}
+
+/// The two receipts of a filing, as sealed.
+#[derive(Debug)]
+pub struct Receipts {
+    /// The PDF, sealed (PAdES B-T).
+    pub pdf: Vec<u8>,
+    /// The PDF's SHA-256, computed while it was sealed.
+    pub pdf_sha256: [u8; 32],
+    /// The signed machine-readable receipt (also attached to the PDF).
+    pub json: Vec<u8>,
 }
 
 fn offset_text(o: time::UtcOffset) -> String {

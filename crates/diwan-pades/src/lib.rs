@@ -18,7 +18,9 @@ pub mod update;
 pub mod verify;
 
 pub use locate::{find_text, find_text_in, signature_widgets, PageView, SignatureWidget, TextHit};
-pub use sign::{sign_bytes, sign_file, Level, SignOptions, ValidationData, Visible};
+pub use sign::{
+    sign_bytes, sign_file, sign_vec, Level, SignOptions, Signed, ValidationData, Visible,
+};
 pub use verify::{
     verify_bytes, verify_file, Indication, PdfReport, SignatureReport, SubIndication,
 };

@@ -134,6 +134,16 @@ pub struct SignatureSummary {
     pub byte_range: [u64; 4],
     pub cms_len: usize,
     pub output_len: u64,
+    /// SHA-256 of the whole file as this revision left it, computed on the way.
+    #[serde(skip)]
+    pub file_sha256: [u8; 32],
+}
+
+/// A PDF signed in memory, with the SHA-256 of its bytes.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub pdf: Vec<u8>,
+    pub sha256: [u8; 32],
 }
 
 /// What kind of signature dictionary to write.
@@ -390,6 +400,8 @@ fn append_signature<S: Source + ?Sized>(
     let mut h = Sha256::new();
     copy_hashing(reader, out, &mut h)?;
     h.update(&bytes[..rel_contents]);
+    // The whole file's hash shares everything before /Contents with this one.
+    let mut whole = h.clone();
     let after = rel_contents + 2 * reserve + 2;
     h.update(&bytes[after..]);
     let digest: [u8; 32] = h.finalize().into();
@@ -413,6 +425,7 @@ fn append_signature<S: Source + ?Sized>(
     }
     let hexed = hex::encode_upper(&cms_der);
     bytes[rel_contents + 1..rel_contents + 1 + hexed.len()].copy_from_slice(hexed.as_bytes());
+    whole.update(&bytes[rel_contents..]);
     out.write_all(&bytes)?;
     out.flush()?;
     Ok(SignatureSummary {
@@ -420,6 +433,7 @@ fn append_signature<S: Source + ?Sized>(
         byte_range: br,
         cms_len: cms_der.len(),
         output_len: total,
+        file_sha256: whole.finalize().into(),
     })
 }
 
@@ -536,10 +550,22 @@ fn append_dss<S: Source + ?Sized>(
 
 /// Signs a PDF held in memory; returns the signed PDF.
 pub fn sign_bytes(pdf: &[u8], signer: &CmsSigner<'_>, opts: &SignOptions<'_>) -> Result<Vec<u8>> {
-    let reader = Reader::open(Box::<[u8]>::from(pdf))?;
-    let mut out = Vec::with_capacity(pdf.len() + 16 * 1024);
+    Ok(sign_vec(pdf.to_vec(), signer, opts)?.pdf)
+}
+
+/// Signs a PDF held in memory, taking it over; returns the signed PDF and its SHA-256.
+pub fn sign_vec(pdf: Vec<u8>, signer: &CmsSigner<'_>, opts: &SignOptions<'_>) -> Result<Signed> {
+    let len = pdf.len();
+    let reader = Reader::open(pdf.into_boxed_slice())?;
+    let mut out = Vec::with_capacity(len + 16 * 1024);
     let summary = append_signature(&reader, &mut out, Kind::Signature { signer, opts })?;
-    if matches!(opts.level, Level::BLT | Level::BLTA) {
+    if !matches!(opts.level, Level::BLT | Level::BLTA) {
+        return Ok(Signed {
+            pdf: out,
+            sha256: summary.file_sha256,
+        });
+    }
+    {
         let contents = signature_contents(&out, &summary)?;
         let data = opts.validation_data.clone().ok_or(PdfError::Invalid(
             "B-LT needs validation data (certificates, CRLs or OCSP responses)".into(),
@@ -558,7 +584,8 @@ pub fn sign_bytes(pdf: &[u8], signer: &CmsSigner<'_>, opts: &SignOptions<'_>) ->
             out = next;
         }
     }
-    Ok(out)
+    let sha256 = Sha256::digest(&out).into();
+    Ok(Signed { pdf: out, sha256 })
 }
 
 /// The bytes of a signature's `/Contents` (for the DSS VRI key).

@@ -208,6 +208,34 @@ pub struct StagedBlob {
 }
 
 impl StagedBlob {
+    /// Stages bytes already in memory, taking them over (no copy).
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        let hash = BlobHash::of(&bytes);
+        Self::in_memory(bytes, hash)
+    }
+
+    /// Like [`from_vec`](Self::from_vec), for bytes whose SHA-256 the caller computed on the
+    /// way (a signed PDF's is, while it is signed): hashing them again would be their largest
+    /// cost. Checked in debug builds.
+    pub fn from_vec_hashed(bytes: Vec<u8>, sha256: [u8; 32]) -> Self {
+        let hash = BlobHash(sha256);
+        debug_assert_eq!(
+            hash,
+            BlobHash::of(&bytes),
+            "the bytes' hash is not the one given"
+        );
+        Self::in_memory(bytes, hash)
+    }
+
+    fn in_memory(bytes: Vec<u8>, hash: BlobHash) -> Self {
+        Self {
+            hash,
+            size: bytes.len() as u64,
+            head: bytes[..bytes.len().min(HEAD_LEN)].to_vec(),
+            content: Staged::Memory(bytes),
+        }
+    }
+
     pub fn hash(&self) -> BlobHash {
         self.hash
     }
@@ -242,7 +270,13 @@ pub trait BlobStore: Send + Sync {
     /// Starts a new blob of at most `limit` bytes.
     async fn writer(&self, limit: u64) -> Result<BlobWriter, BlobError>;
     /// Moves a staged blob to its final place (no-op if the content is already stored), durably.
-    async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError>;
+    async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError> {
+        self.promote_all(&mut [staged]).await
+    }
+    /// Promotes several blobs together: their writes, their renames and the syncs between are
+    /// done once for all. On failure none of them is referenced yet, so any may or may not
+    /// have been stored.
+    async fn promote_all(&self, staged: &mut [&mut StagedBlob]) -> Result<(), BlobError>;
     /// Opens a stored blob for reading.
     async fn open(&self, hash: &BlobHash) -> Result<tokio::fs::File, BlobError>;
     /// Reads a whole (small) blob.
@@ -470,46 +504,83 @@ impl BlobStore for LocalBlobStore {
         Ok(BlobWriter::new(self.staging.clone(), limit))
     }
 
-    async fn promote(&self, staged: &mut StagedBlob) -> Result<(), BlobError> {
-        let content = std::mem::replace(&mut staged.content, Staged::Promoted);
-        let dst = self.path_of(&staged.hash);
-        let staged_file = match &content {
-            Staged::File(p) => Some(p.clone()),
-            _ => None,
-        };
-        let placed = tokio::task::spawn_blocking({
-            let dst = dst.clone();
-            move || write_pending(&content, &dst)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    async fn promote_all(&self, staged: &mut [&mut StagedBlob]) -> Result<(), BlobError> {
+        // (content, final path) of each; staging files, which are not ours to remove on a
+        // failed rename but must go in the end whatever happens.
+        let jobs: Vec<(Staged, PathBuf)> = staged
+            .iter_mut()
+            .map(|s| {
+                let content = std::mem::replace(&mut s.content, Staged::Promoted);
+                (content, self.path_of(&s.hash))
+            })
+            .collect();
+        let staging_files: Vec<PathBuf> = jobs
+            .iter()
+            .filter_map(|(c, _)| match c {
+                Staged::File(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         let outcome = async {
-            match placed? {
-                // Stored already, perhaps by a promotion whose rename is not durable yet.
-                Placed::Present => self.sync.sync().await,
-                Placed::Pending { from } => {
-                    // The content durable first, then its name.
-                    let renamed = match self.sync.sync().await {
-                        Ok(()) => tokio::task::spawn_blocking({
-                            let (from, dst) = (from.clone(), dst.clone());
-                            move || std::fs::rename(&from, &dst)
-                        })
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                        .and_then(|r| r),
-                        Err(e) => Err(e),
-                    };
-                    // A temporary file of ours that did not become the blob goes.
-                    if renamed.is_err() && staged_file.is_none() {
-                        let _ = std::fs::remove_file(&from);
-                    }
-                    renamed?;
-                    self.sync.sync().await
+            let placed = tokio::task::spawn_blocking(move || {
+                jobs.iter()
+                    .map(|(content, dst)| {
+                        let ours = matches!(content, Staged::Memory(_));
+                        write_pending(content, dst).map(|p| (p, dst.clone(), ours))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            // Written under temporary names: (from, to, whether the temporary file is ours).
+            let mut pending = Vec::new();
+            let mut failed = None;
+            for p in placed {
+                match p {
+                    Ok((Placed::Pending { from }, dst, ours)) => pending.push((from, dst, ours)),
+                    Ok((Placed::Present, ..)) => {}
+                    Err(e) => failed = failed.or(Some(e)),
                 }
             }
+            let remove_ours = |pending: &[(PathBuf, PathBuf, bool)]| {
+                for (from, _, ours) in pending {
+                    if *ours {
+                        let _ = std::fs::remove_file(from);
+                    }
+                }
+            };
+            if let Some(e) = failed {
+                remove_ours(&pending);
+                return Err(e);
+            }
+            // The contents durable first (or, for those stored already, perhaps by a promotion
+            // whose rename is not durable yet, that rename), then their names.
+            if let Err(e) = self.sync.sync().await {
+                remove_ours(&pending);
+                return Err(e);
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::task::spawn_blocking(move || {
+                let mut outcome = Ok(());
+                for (from, dst, ours) in &pending {
+                    if let Err(e) = std::fs::rename(from, dst) {
+                        // A temporary file of ours that did not become the blob goes.
+                        if *ours {
+                            let _ = std::fs::remove_file(from);
+                        }
+                        outcome = outcome.and(Err(e));
+                    }
+                }
+                outcome
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+            self.sync.sync().await
         }
         .await;
-        if let Some(src) = staged_file {
+        for src in staging_files {
             // Whether it was moved, deduplicated or failed, the staging file must go.
             if outcome.is_err() || src.exists() {
                 let _ = std::fs::remove_file(&src);
@@ -636,6 +707,64 @@ mod tests {
             store.check(&staged.hash()).await.unwrap(),
             BlobStatus::Sound { size: 20 }
         );
+    }
+
+    #[tokio::test]
+    async fn promoted_together_all_land_and_staging_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        // Stored already: deduplicated.
+        let mut first = StagedBlob::from_vec(b"%PDF-1.7 stored before".to_vec());
+        store.promote(&mut first).await.unwrap();
+        let mut again = StagedBlob::from_vec(b"%PDF-1.7 stored before".to_vec());
+        // In memory, with its hash given.
+        let json = b"{\"receipt\":1}".to_vec();
+        let mut hashed = StagedBlob::from_vec_hashed(json.clone(), BlobHash::of(&json).0);
+        assert_eq!(hashed.head(), &json[..]);
+        // Spilled to a staging file.
+        let mut w = store.writer(10 << 20).await.unwrap();
+        w.write(&vec![9u8; SPILL_AT + 1]).await.unwrap();
+        let mut spilled = w.finish().await.unwrap();
+        store
+            .promote_all(&mut [&mut again, &mut hashed, &mut spilled])
+            .await
+            .unwrap();
+        let mut listed = store.list().await.unwrap();
+        listed.sort_by_key(|h| h.to_hex());
+        let mut expected = vec![first.hash(), hashed.hash(), spilled.hash()];
+        expected.sort_by_key(|h| h.to_hex());
+        assert_eq!(listed, expected);
+        assert_eq!(store.read(&hashed.hash()).await.unwrap(), json);
+        assert_eq!(
+            store.check(&spilled.hash()).await.unwrap(),
+            BlobStatus::Sound {
+                size: SPILL_AT as u64 + 1
+            }
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("staging"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // No temporary file is left in the shards.
+        for shard in std::fs::read_dir(dir.path().join("sha256")).unwrap() {
+            let shard = shard.unwrap().path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(shard).unwrap() {
+                let name = f.unwrap().file_name();
+                assert!(!name.to_string_lossy().starts_with('.'), "{name:?}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "the bytes' hash is not the one given")]
+    fn a_wrong_hash_given_is_caught_in_debug_builds() {
+        let _ = StagedBlob::from_vec_hashed(b"abc".to_vec(), [0u8; 32]);
     }
 
     #[tokio::test]

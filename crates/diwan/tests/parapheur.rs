@@ -1084,3 +1084,79 @@ fn signature_blocks_go_to_the_steps_tag() {
         "not at the foot of the page: {rects:?}"
     );
 }
+
+/// Every URL-encoded form of a signed-in user has its token checked before it is read: a wrong
+/// or missing token is refused (403) and changes nothing, another kind of body is refused
+/// (415), and a form that does not parse is a 400 page, not a crash.
+#[test]
+fn forms_check_their_token_before_anything() {
+    let s = Server::demo(&[]);
+    let web = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let csrf_in = |html: &str| {
+        let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+        html[at..at + html[at..].find('"').unwrap()].to_string()
+    };
+    let login = web.get(s.url("/login")).send().unwrap().text().unwrap();
+    let r = web
+        .post(s.url("/login"))
+        .form(&[
+            ("login", "agent.sa@mtnra".to_string()),
+            ("password", s.password("agent.sa@mtnra")),
+            ("_csrf", csrf_in(&login)),
+        ])
+        .send()
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let home = web.get(s.url("/")).send().unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    let csrf = csrf_in(&home.text().unwrap());
+    let post = |path: &str, fields: &[(&str, &str)]| {
+        let r = web.post(s.url(path)).form(fields).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    };
+    for path in [
+        "/logout",
+        "/corbeilles/actions",
+        "/courriers/00000000-0000-0000-0000-000000000000/actions",
+        "/parapheur/signer",
+        "/parapheur/delegations",
+        "/administration/webhooks",
+    ] {
+        let (status, page) = post(path, &[("_csrf", "wrong"), ("action", "close")]);
+        assert_eq!(status, 403, "{path}: {page}");
+        assert!(page.contains("reload the page"), "{path}: {page}");
+        let (status, _) = post(path, &[("action", "close")]);
+        assert_eq!(status, 403, "{path} without a token");
+    }
+    // Still signed in: the refused sign-outs did nothing.
+    assert_eq!(web.get(s.url("/")).send().unwrap().status().as_u16(), 200);
+    // Not a URL-encoded form.
+    let r = web
+        .post(s.url("/logout"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"_csrf\":\"{csrf}\"}}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // The right token but a form without its action: a 400 page.
+    let (status, page) = post(
+        "/courriers/00000000-0000-0000-0000-000000000000/actions",
+        &[("_csrf", csrf.as_str())],
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("action"), "{page}");
+    // The right token signs out.
+    let (status, _) = post("/logout", &[("_csrf", csrf.as_str())]);
+    assert_eq!(status, 303);
+    assert!(web
+        .get(s.url("/"))
+        .send()
+        .unwrap()
+        .status()
+        .is_redirection());
+}

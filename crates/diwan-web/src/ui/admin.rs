@@ -2,6 +2,7 @@
 //! once, remove one, follow its recent deliveries). Administrators only; the application layer
 //! checks the role again.
 
+use super::form::UserForm;
 use super::{error_page, page_ctx, render};
 use crate::auth::WebUser;
 use crate::i18n::Lang;
@@ -9,7 +10,6 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use diwan_app::webhooks::WebhookRequest;
 use diwan_core::org::Role;
 use diwan_store::webhooks::EVENT_TYPES;
@@ -101,9 +101,11 @@ pub async fn webhooks(
 /// shows its secret, this once) or remove one (`delete`).
 pub async fn webhooks_submit(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    UserForm {
+        user,
+        lang,
+        form: pairs,
+    }: UserForm<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| {
         pairs
@@ -112,9 +114,6 @@ pub async fn webhooks_submit(
             .map(|(_, v)| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    if let Err(e) = user.check_csrf(&get("_csrf").unwrap_or_default()) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let who = &user.principal;
     if let Some(id) = get("delete") {
         return match st.app.delete_webhook(who, &id).await {

@@ -2,12 +2,14 @@
 
 pub mod admin;
 pub mod assets;
+pub mod form;
 pub mod parapheur;
 pub mod portal;
 pub mod registry;
 pub mod templates;
 pub mod work;
 
+use self::form::{NoFields, UserForm};
 use crate::auth::{ClientIp, MaybeWebUser, WebUser, SESSION_COOKIE};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::state::AppState;
@@ -308,22 +310,11 @@ async fn login_submit(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
 async fn logout(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
     jar: CookieJar,
-    Form(f): Form<CsrfForm>,
+    UserForm { user, lang, .. }: UserForm<NoFields>,
 ) -> Response {
-    if let Err(e) = user.check_csrf(&f.csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     if let Some(c) = jar.get(SESSION_COOKIE) {
         if let Err(e) = st.app.store.logout(c.value()).await {
             return error_page(&st, lang, Some(&user), &e.into());

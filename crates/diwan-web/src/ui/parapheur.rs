@@ -4,6 +4,7 @@
 //!
 //! Handlers only read forms and call the application layer, which checks every right again.
 
+use super::form::{NoFields, UserForm};
 use super::{error_page, page_ctx, render};
 use crate::auth::WebUser;
 use crate::i18n::Lang;
@@ -11,7 +12,6 @@ use crate::state::AppState;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use diwan_app::parapheur::{ActionRequest, DelegationRequest, FolderRequest};
 use diwan_app::AppError;
 use diwan_core::org::Role;
@@ -103,18 +103,12 @@ pub async fn list(
 /// `POST /parapheur/signer`: signs (or approves) the ticked folders, each checked alone.
 pub async fn batch(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    UserForm {
+        user,
+        lang,
+        form: pairs,
+    }: UserForm<Vec<(String, String)>>,
 ) -> Response {
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "_csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    if let Err(e) = user.check_csrf(csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let ids: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "ids")
@@ -610,8 +604,6 @@ async fn show_page(
 
 #[derive(Debug, Deserialize)]
 pub struct ActionForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
     action: String,
     #[serde(default)]
     reason: Option<String>,
@@ -622,14 +614,13 @@ pub struct ActionForm {
 /// `POST /parapheur/{id}/actions`: start, recall, or an action on the current step.
 pub async fn action(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
+    UserForm {
+        user,
+        lang,
+        form: f,
+    }: UserForm<ActionForm>,
 ) -> Response {
-    if let Err(e) = user.check_csrf(&f.csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let id = match folder_id(&id, lang) {
         Ok(id) => id,
         Err(e) => return error_page(&st, lang, Some(&user), &e),
@@ -762,24 +753,13 @@ pub async fn add_documents(
     outcome(&st, lang, &user, id, "add_document", r).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
 /// `POST /parapheur/{id}/documents/{doc}/remove`: removes a document from a folder its author
 /// is editing.
 pub async fn remove_document(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
     Path((id, doc)): Path<(String, String)>,
-    Form(f): Form<CsrfForm>,
+    UserForm { user, lang, .. }: UserForm<NoFields>,
 ) -> Response {
-    if let Err(e) = user.check_csrf(&f.csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let id = match folder_id(&id, lang) {
         Ok(id) => id,
         Err(e) => return error_page(&st, lang, Some(&user), &e),
@@ -902,8 +882,6 @@ pub async fn delegations(
 
 #[derive(Debug, Deserialize)]
 pub struct DelegationForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
     #[serde(default)]
     revoke: Option<String>,
     #[serde(default)]
@@ -919,13 +897,12 @@ pub struct DelegationForm {
 /// `POST /parapheur/delegations`: create a delegation, or revoke one (`revoke`).
 pub async fn delegation_submit(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
-    Form(f): Form<DelegationForm>,
+    UserForm {
+        user,
+        lang,
+        form: f,
+    }: UserForm<DelegationForm>,
 ) -> Response {
-    if let Err(e) = user.check_csrf(&f.csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let who = &user.principal;
     let r = if let Some(id) = filled(&f.revoke) {
         st.app.revoke_delegation(who, id).await.map(|_| "revoke")

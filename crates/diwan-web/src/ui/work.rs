@@ -3,6 +3,7 @@
 //! close, note, opinion, reply). Every action is one form posted to
 //! `/courriers/{id}/actions`; the page is shown again with the outcome or a precise message.
 
+use super::form::UserForm;
 use super::{error_page, page_ctx, render};
 use crate::auth::WebUser;
 use crate::i18n::Lang;
@@ -10,7 +11,6 @@ use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use diwan_app::bulk::BulkAction;
 use diwan_app::processing::{
     AssignRequest, DoneRequest, NoteRequest, ReplyRequest, ReplyRoute, StatusRequest,
@@ -157,14 +157,13 @@ pub async fn queues(
 /// acted on as if alone); back to the queue with how many went through.
 pub async fn bulk_action(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    UserForm {
+        user,
+        lang,
+        form: pairs,
+    }: UserForm<Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Err(e) = user.check_csrf(&get("_csrf").unwrap_or_default()) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let queue = get("corbeille")
         .as_deref()
         .and_then(Queue::parse)
@@ -216,8 +215,6 @@ pub async fn bulk_action(
 /// The one form of the correspondence page's actions. Which fields matter depends on `op`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ActionForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
     op: String,
     to_entity: Option<String>,
     to_user: Option<String>,
@@ -407,14 +404,13 @@ async fn perform(
 /// `POST /courriers/{id}/actions`.
 pub async fn action(
     State(st): State<AppState>,
-    lang: Lang,
-    user: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
+    UserForm {
+        user,
+        lang,
+        form: f,
+    }: UserForm<ActionForm>,
 ) -> Response {
-    if let Err(e) = user.check_csrf(&f.csrf) {
-        return error_page(&st, lang, Some(&user), &e);
-    }
     let id = match super::correspondence_id(&id, lang) {
         Ok(id) => id,
         Err(e) => return error_page(&st, lang, Some(&user), &e),

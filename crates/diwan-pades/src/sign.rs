@@ -565,24 +565,22 @@ pub fn sign_vec(pdf: Vec<u8>, signer: &CmsSigner<'_>, opts: &SignOptions<'_>) ->
             sha256: summary.file_sha256,
         });
     }
-    {
-        let contents = signature_contents(&out, &summary)?;
-        let data = opts.validation_data.clone().ok_or(PdfError::Invalid(
-            "B-LT needs validation data (certificates, CRLs or OCSP responses)".into(),
+    let contents = signature_contents(&out, &summary)?;
+    let data = opts.validation_data.clone().ok_or(PdfError::Invalid(
+        "B-LT needs validation data (certificates, CRLs or OCSP responses)".into(),
+    ))?;
+    let reader = Reader::open(Box::<[u8]>::from(out.as_slice()))?;
+    let mut next = Vec::with_capacity(out.len() + 16 * 1024);
+    append_dss(&reader, &mut next, &data, &contents)?;
+    out = next;
+    if opts.level == Level::BLTA {
+        let tsa = opts.tsa.ok_or(PdfError::Invalid(
+            "B-LTA needs a time-stamping service".into(),
         ))?;
         let reader = Reader::open(Box::<[u8]>::from(out.as_slice()))?;
         let mut next = Vec::with_capacity(out.len() + 16 * 1024);
-        append_dss(&reader, &mut next, &data, &contents)?;
+        append_signature(&reader, &mut next, Kind::DocTimeStamp { tsa })?;
         out = next;
-        if opts.level == Level::BLTA {
-            let tsa = opts.tsa.ok_or(PdfError::Invalid(
-                "B-LTA needs a time-stamping service".into(),
-            ))?;
-            let reader = Reader::open(Box::<[u8]>::from(out.as_slice()))?;
-            let mut next = Vec::with_capacity(out.len() + 16 * 1024);
-            append_signature(&reader, &mut next, Kind::DocTimeStamp { tsa })?;
-            out = next;
-        }
     }
     let sha256 = Sha256::digest(&out).into();
     Ok(Signed { pdf: out, sha256 })

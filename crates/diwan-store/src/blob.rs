@@ -208,7 +208,9 @@ pub struct StagedBlob {
 }
 
 impl StagedBlob {
-    /// Stages bytes already in memory, taking them over (no copy).
+    /// Stages bytes already in memory, taking them over (no copy). They stay in memory until
+    /// promoted, however large: for large content that need not stay, `stage_bytes` (which
+    /// spills past 256 KiB to a staging file) keeps memory down instead.
     pub fn from_vec(bytes: Vec<u8>) -> Self {
         let hash = BlobHash::of(&bytes);
         Self::in_memory(bytes, hash)

@@ -922,26 +922,7 @@ fn edit_documents(s: &Server) {
     );
     assert_eq!(st, 201, "{f}");
     let id = f["id"].as_str().unwrap().to_string();
-    let web = Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let csrf_in = |html: &str| {
-        let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
-        html[at..at + html[at..].find('"').unwrap()].to_string()
-    };
-    let login = web.get(s.url("/login")).send().unwrap().text().unwrap();
-    let r = web
-        .post(s.url("/login"))
-        .form(&[
-            ("login", "agent.sa@mtnra".to_string()),
-            ("password", s.password("agent.sa@mtnra")),
-            ("_csrf", csrf_in(&login)),
-        ])
-        .send()
-        .unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
+    let web = signed_in(s, "agent.sa@mtnra");
     let page = web
         .get(s.url(&format!("/parapheur/{id}")))
         .send()
@@ -1091,26 +1072,7 @@ fn signature_blocks_go_to_the_steps_tag() {
 #[test]
 fn forms_check_their_token_before_anything() {
     let s = Server::demo(&[]);
-    let web = Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let csrf_in = |html: &str| {
-        let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
-        html[at..at + html[at..].find('"').unwrap()].to_string()
-    };
-    let login = web.get(s.url("/login")).send().unwrap().text().unwrap();
-    let r = web
-        .post(s.url("/login"))
-        .form(&[
-            ("login", "agent.sa@mtnra".to_string()),
-            ("password", s.password("agent.sa@mtnra")),
-            ("_csrf", csrf_in(&login)),
-        ])
-        .send()
-        .unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
+    let web = signed_in(&s, "agent.sa@mtnra");
     let home = web.get(s.url("/")).send().unwrap();
     assert_eq!(home.status().as_u16(), 200);
     let csrf = csrf_in(&home.text().unwrap());
@@ -1159,4 +1121,31 @@ fn forms_check_their_token_before_anything() {
         .unwrap()
         .status()
         .is_redirection());
+}
+
+/// A browser-like client (cookies kept, redirects not followed) signed in through `/login`.
+fn signed_in(s: &Server, login: &str) -> Client {
+    let web = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = web.get(s.url("/login")).send().unwrap().text().unwrap();
+    let r = web
+        .post(s.url("/login"))
+        .form(&[
+            ("login", login.to_string()),
+            ("password", s.password(login)),
+            ("_csrf", csrf_in(&page)),
+        ])
+        .send()
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    web
+}
+
+/// The value of a page's `_csrf` field.
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
 }

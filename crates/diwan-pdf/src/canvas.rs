@@ -33,6 +33,9 @@ pub struct Canvas {
     content: Vec<u8>,
     /// Per face: original glyph id → the text it stands for (first cluster seen).
     used: [BTreeMap<u16, String>; FACES],
+    /// Per face, one bit per glyph id: its text is in `used` already (the map is then not
+    /// looked up again for it).
+    named: [Vec<u64>; FACES],
     /// Per face: glyphs outside the shared subset, in order of first use. Their character ids
     /// follow the shared subset's, so the content stream can be written as the page is drawn.
     extras: [Vec<u16>; FACES],
@@ -120,6 +123,7 @@ impl Canvas {
             height,
             content: Vec::with_capacity(32 * 1024),
             used: Default::default(),
+            named: Default::default(),
             extras: Default::default(),
             compact: false,
         }
@@ -146,7 +150,7 @@ impl Canvas {
 
     /// The character id of an original glyph of a face in this document's font.
     fn cid(&mut self, face: usize, base: Option<&Subset>, gid: u16) -> u16 {
-        if let Some(c) = base.and_then(|b| b.remapper.get(gid)) {
+        if let Some(c) = base.and_then(|b| b.cid(gid)) {
             return c;
         }
         if base.is_none() && gid == 0 {
@@ -237,9 +241,17 @@ impl Canvas {
                 } else {
                     ""
                 };
-                let entry = self.used[face].entry(gid).or_default();
-                if entry.is_empty() && !text.is_empty() {
-                    *entry = text.to_string();
+                let (word, bit) = (usize::from(gid) / 64, 1u64 << (gid % 64));
+                let named = &mut self.named[face];
+                if named.get(word).is_none_or(|w| w & bit == 0) {
+                    let entry = self.used[face].entry(gid).or_default();
+                    if entry.is_empty() && !text.is_empty() {
+                        *entry = text.to_string();
+                        if named.len() <= word {
+                            named.resize(word + 1, 0);
+                        }
+                        named[word] |= bit;
+                    }
                 }
                 let w = base.map_or_else(|| face_advance(face, gid), |b| b.advance(gid));
                 if g.y_offset != 0.0 {
@@ -452,8 +464,9 @@ struct Subset {
     /// Advance widths in thousandths of an em, by new glyph id, as the `/W` array's entries
     /// (written once per subset, not once per document).
     widths: String,
-    /// Advance widths by original glyph id, for the glyphs of the subset.
-    advances: BTreeMap<u16, f32>,
+    /// By original glyph id: its character id in the subset (`u16::MAX` when not in it) and
+    /// its advance. Dense, because it is read for every glyph drawn.
+    by_gid: Vec<(u16, f32)>,
     tag: String,
 }
 
@@ -589,7 +602,13 @@ impl Subset {
             let _ = write!(out, "{} ", advance(g) as i32);
             out
         });
-        let advances = remapper.remapped_gids().map(|g| (g, advance(g))).collect();
+        let mut by_gid =
+            vec![(u16::MAX, 0.0); remapper.remapped_gids().max().map_or(0, usize::from) + 1];
+        for g in remapper.remapped_gids() {
+            if let Some(cid) = remapper.get(g) {
+                by_gid[usize::from(g)] = (cid, advance(g));
+            }
+        }
         // A subset tag (six capitals) that depends on the glyphs it holds.
         let digest = <sha2::Sha256 as sha2::Digest>::digest(
             remapper
@@ -608,17 +627,25 @@ impl Subset {
             program_len: program.len(),
             program: deflate(&program, level)?,
             widths,
-            advances,
+            by_gid,
             tag,
         })
     }
 
     /// The advance of an original glyph, in thousandths of an em.
     fn advance(&self, gid: u16) -> f32 {
-        match self.advances.get(&gid) {
-            Some(a) => *a,
-            None => face_advance(self.face, gid),
+        match self.by_gid.get(usize::from(gid)) {
+            Some(&(cid, a)) if cid != u16::MAX => a,
+            _ => face_advance(self.face, gid),
         }
+    }
+
+    /// The character id of an original glyph, when the subset holds it.
+    fn cid(&self, gid: u16) -> Option<u16> {
+        self.by_gid
+            .get(usize::from(gid))
+            .map(|&(cid, _)| cid)
+            .filter(|&cid| cid != u16::MAX)
     }
 
     /// Writes the font's objects; returns the Type 0 font's object number.
@@ -861,6 +888,32 @@ mod tests {
                             "{text:?}: glyph {gid} of face {face}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// The dense by-glyph table read for every glyph drawn says what the subset's remapper and
+    /// the font say, for every glyph id of every face (and past the last one).
+    #[test]
+    fn the_dense_glyph_table_agrees_with_the_remapper() {
+        for face in 0..layout::FACES {
+            let Some(base) = base_subset(face) else {
+                continue;
+            };
+            let (_, _, parsed) = layout::face_program(face).expect("face");
+            for gid in 0..=parsed.number_of_glyphs().saturating_add(10) {
+                assert_eq!(
+                    base.cid(gid),
+                    base.remapper.get(gid),
+                    "face {face}, glyph {gid}"
+                );
+                if base.remapper.get(gid).is_some() {
+                    assert_eq!(
+                        base.advance(gid),
+                        face_advance(face, gid),
+                        "face {face}, glyph {gid}"
+                    );
                 }
             }
         }

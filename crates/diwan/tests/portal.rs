@@ -353,10 +353,30 @@ fn challenge_and_rate_limit() {
     );
     assert_eq!(r.status(), 422);
     assert!(r.text().unwrap().contains("does not solve"));
-    // The fifth request of the minute from this address is rate-limited.
-    let r = file(&s, &meta(None), vec![]);
+    // The fifth request of the minute from this address is rate-limited, before its body is
+    // read; the body is read away all the same, so that the client, still sending its 4 MiB,
+    // gets the 429 and not a connection reset.
+    let r = file(&s, &meta(None), vec![("big.pdf", pdf_of_size(4 << 20))]);
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // The same on the public page's form.
+    let page = Client::new()
+        .post(s.url("/portail/MTNRA"))
+        .multipart(Form::new().text("subject", "Demande").part(
+            "file",
+            Part::bytes(pdf_of_size(4 << 20)).file_name("big.pdf"),
+        ))
+        .send()
+        .unwrap();
+    let html = page.text().unwrap();
+    assert!(html.contains("filings per minute"), "{html}");
+}
+
+/// A PDF header followed by filler, `n` bytes in all.
+fn pdf_of_size(n: usize) -> Vec<u8> {
+    let mut v = b"%PDF-1.7\n".to_vec();
+    v.resize(n, b'x');
+    v
 }
 
 /// Law 55-19: an administration sets its rule per type of request (days, unit, silence means

@@ -1,6 +1,6 @@
 //! The public portal's API: directory, challenge, filing, tracking. No account needed.
 
-use super::correspondences::read_multipart;
+use super::correspondences::{drain_multipart, read_multipart};
 use super::ApiQuery;
 use crate::auth::ClientIp;
 use crate::problem::ApiError;
@@ -70,8 +70,15 @@ pub async fn file(
     ClientIp(ip): ClientIp,
     mut mp: Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    st.app
-        .portal_rate_limit(ip.as_deref().and_then(|i| i.parse().ok()))?;
+    if let Err(e) = st
+        .app
+        .portal_rate_limit(ip.as_deref().and_then(|i| i.parse().ok()))
+    {
+        // Refused before the body is read: it is read away first, or the client, still
+        // sending, would get a connection reset instead of the 429.
+        drain_multipart(&mut mp).await;
+        return Err(e.into());
+    }
     let (meta, files): (FilingRequest, _) = read_multipart(&st.app, &mut mp).await?;
     let filed = st.app.file(meta, files).await?;
     st.metrics

@@ -186,6 +186,8 @@ pub async fn file_submit(
         .app
         .portal_rate_limit(ip.as_deref().and_then(|i| i.parse().ok()))
     {
+        // The body read away first, so that the browser shows the page, not a reset.
+        crate::api::correspondences::drain_multipart(&mut mp).await;
         return fail(&values, e);
     }
     let mut files = Vec::new();

@@ -442,7 +442,7 @@ impl ReceiptInputs {
         let json =
             serde_json::to_vec_pretty(&signed).map_err(|e| AppError::Internal(e.to_string()))?;
         self.data.receipt_json = Some(json);
-        let pdf = diwan_pdf::receipt::render(&self.data)
+        let rendered = diwan_pdf::receipt::render_sharing(&self.data)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let chain = [self.root.clone()];
         let signer = CmsSigner {
@@ -456,7 +456,9 @@ impl ReceiptInputs {
         opts.reason = Some("Accusé de réception — إشعار بالتوصل".into());
         opts.name = Some(self.sealed_by.clone());
         opts.field_name = Some("Cachet".into());
-        let sealed = diwan_pades::sign_vec(pdf, &signer, &opts)
+        // The fonts every receipt embeds: their hash is kept from one receipt to the next.
+        opts.shared_prefix = rendered.shared_prefix;
+        let sealed = diwan_pades::sign_vec(rendered.pdf, &signer, &opts)
             .map_err(|e| AppError::Internal(format!("sealing the receipt: {e}")))?;
         Ok(Receipts {
             pdf: sealed.pdf,

@@ -12,6 +12,7 @@ pub mod appearance;
 pub mod locate;
 pub mod object;
 mod predictor;
+mod prefix;
 pub mod reader;
 pub mod sign;
 pub mod update;

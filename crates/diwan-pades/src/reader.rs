@@ -16,6 +16,10 @@ pub trait Source {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// All the bytes, when they are in memory.
+    fn as_bytes(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Source for [u8] {
@@ -29,6 +33,23 @@ impl Source for [u8] {
         let n = buf.len().min(<[u8]>::len(self) - start);
         buf[..n].copy_from_slice(&self[start..start + n]);
         Ok(n)
+    }
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+/// Bytes in memory that stay a vector, with its spare capacity: a signature appended to them
+/// moves nothing when room was left for it.
+impl Source for Vec<u8> {
+    fn len(&self) -> u64 {
+        Source::len(self.as_slice())
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.as_slice().read_at(offset, buf)
+    }
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self)
     }
 }
 
@@ -207,6 +228,11 @@ impl<S: Source + ?Sized> Reader<S> {
 
     pub fn source(&self) -> &S {
         &self.src
+    }
+
+    /// Gives the source back.
+    pub fn into_source(self) -> Box<S> {
+        self.src
     }
 
     /// Reads `len` bytes at `offset`.

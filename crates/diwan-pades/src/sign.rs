@@ -108,6 +108,10 @@ pub struct SignOptions<'a> {
     pub tsa: Option<&'a dyn TimestampSource>,
     /// Required for B-LT and above (the signer's and the TSA's chains' revocation data).
     pub validation_data: Option<ValidationData>,
+    /// For [`sign_vec`]: how many leading bytes of the PDF are the same in many documents this
+    /// process signs (a generator's embedded fonts). Their hash state is kept and reused when
+    /// the same bytes come again; the signature does not change. 0: none.
+    pub shared_prefix: usize,
 }
 
 impl<'a> SignOptions<'a> {
@@ -123,6 +127,7 @@ impl<'a> SignOptions<'a> {
             visible: None,
             tsa: None,
             validation_data: None,
+            shared_prefix: 0,
         }
     }
 }
@@ -180,6 +185,29 @@ fn append_signature<S: Source + ?Sized>(
     out: &mut dyn Write,
     kind: Kind<'_>,
 ) -> Result<SignatureSummary> {
+    let (update, summary) = new_revision(reader, Original::CopyTo(out), kind)?;
+    out.write_all(&update)?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// Where the original revision goes while it is hashed.
+enum Original<'o> {
+    /// Copied to this output, ahead of the new revision.
+    CopyTo(&'o mut dyn Write),
+    /// Left where it is, in memory: the caller appends the new revision to it. Its first
+    /// `shared` bytes are common to many documents (`SignOptions::shared_prefix`).
+    InPlace { shared: usize },
+}
+
+/// Builds the revision that adds a signature (or a document time-stamp): hashes the original
+/// on the way (copying it to `original`'s output, if any), signs, and returns the new
+/// revision's bytes.
+fn new_revision<S: Source + ?Sized>(
+    reader: &Reader<S>,
+    original: Original<'_>,
+    kind: Kind<'_>,
+) -> Result<(Vec<u8>, SignatureSummary)> {
     if reader.is_encrypted() {
         return Err(PdfError::Encrypted);
     }
@@ -397,8 +425,21 @@ fn append_signature<S: Source + ?Sized>(
     bytes[rel_br..rel_br + padded.len()].copy_from_slice(padded.as_bytes());
 
     // Hash: the original (copied to the output on the way) and the update without /Contents.
-    let mut h = Sha256::new();
-    copy_hashing(reader, out, &mut h)?;
+    let mut h = match original {
+        Original::CopyTo(out) => {
+            let mut h = Sha256::new();
+            copy_hashing(reader, out, &mut h)?;
+            h
+        }
+        Original::InPlace { shared } => {
+            let all = reader.source().as_bytes().ok_or(PdfError::Invalid(
+                "signing in place needs the document in memory".into(),
+            ))?;
+            let mut h = crate::prefix::hasher_after(all, shared);
+            h.update(all.get(shared..).unwrap_or_default());
+            h
+        }
+    };
     h.update(&bytes[..rel_contents]);
     // The whole file's hash shares everything before /Contents with this one.
     let mut whole = h.clone();
@@ -423,18 +464,25 @@ fn append_signature<S: Source + ?Sized>(
             "the signature is larger than the room reserved for it",
         ));
     }
-    let hexed = hex::encode_upper(&cms_der);
-    bytes[rel_contents + 1..rel_contents + 1 + hexed.len()].copy_from_slice(hexed.as_bytes());
+    hex_upper_into(&mut bytes[rel_contents + 1..], &cms_der);
     whole.update(&bytes[rel_contents..]);
-    out.write_all(&bytes)?;
-    out.flush()?;
-    Ok(SignatureSummary {
+    let summary = SignatureSummary {
         field: field_name,
         byte_range: br,
         cms_len: cms_der.len(),
         output_len: total,
         file_sha256: whole.finalize().into(),
-    })
+    };
+    Ok((bytes, summary))
+}
+
+/// Writes `src` in upper-case hexadecimal at the start of `dst` (which must have room for it).
+fn hex_upper_into(dst: &mut [u8], src: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for (pair, b) in dst.chunks_exact_mut(2).zip(src) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 fn find_from(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -554,11 +602,19 @@ pub fn sign_bytes(pdf: &[u8], signer: &CmsSigner<'_>, opts: &SignOptions<'_>) ->
 }
 
 /// Signs a PDF held in memory, taking it over; returns the signed PDF and its SHA-256.
+/// The new revision is appended to the vector itself: nothing is copied when the vector has
+/// room for it (about 2 × the signature's size plus 2 KiB).
 pub fn sign_vec(pdf: Vec<u8>, signer: &CmsSigner<'_>, opts: &SignOptions<'_>) -> Result<Signed> {
-    let len = pdf.len();
-    let reader = Reader::open(pdf.into_boxed_slice())?;
-    let mut out = Vec::with_capacity(len + 16 * 1024);
-    let summary = append_signature(&reader, &mut out, Kind::Signature { signer, opts })?;
+    let reader = Reader::open(Box::new(pdf))?;
+    let (update, summary) = new_revision(
+        &reader,
+        Original::InPlace {
+            shared: opts.shared_prefix,
+        },
+        Kind::Signature { signer, opts },
+    )?;
+    let mut out = *reader.into_source();
+    out.extend_from_slice(&update);
     if !matches!(opts.level, Level::BLT | Level::BLTA) {
         return Ok(Signed {
             pdf: out,

@@ -31,7 +31,10 @@ pub struct Canvas {
     width: f32,
     height: f32,
     content: Vec<u8>,
-    /// Per face: original glyph id → the text it stands for (first cluster seen).
+    /// Per face: whether anything was drawn with it.
+    drawn: [bool; FACES],
+    /// Per face: original glyph id → the text it stands for (first cluster seen), for the
+    /// glyphs outside the shared subset (the shared subset's glyphs have a fixed map).
     used: [BTreeMap<u16, String>; FACES],
     /// Per face, one bit per glyph id: its text is in `used` already (the map is then not
     /// looked up again for it).
@@ -122,6 +125,7 @@ impl Canvas {
             width,
             height,
             content: Vec::with_capacity(32 * 1024),
+            drawn: [false; FACES],
             used: Default::default(),
             named: Default::default(),
             extras: Default::default(),
@@ -148,11 +152,9 @@ impl Canvas {
         base_subset(face).map(Some).ok_or(())
     }
 
-    /// The character id of an original glyph of a face in this document's font.
+    /// The character id in this document's font of an original glyph outside the shared
+    /// subset.
     fn cid(&mut self, face: usize, base: Option<&Subset>, gid: u16) -> u16 {
-        if let Some(c) = base.and_then(|b| b.cid(gid)) {
-            return c;
-        }
         if base.is_none() && gid == 0 {
             return 0;
         }
@@ -166,6 +168,20 @@ impl Canvas {
         };
         base.map_or(1, |b| b.remapper.num_gids())
             .saturating_add(i as u16)
+    }
+
+    /// Records the text a glyph outside the shared subset stands for (the first seen).
+    fn name_glyph(&mut self, face: usize, gid: u16, text: &str) {
+        let (word, bit) = (usize::from(gid) / 64, 1u64 << (gid % 64));
+        let named = &mut self.named[face];
+        if named.get(word).is_some_and(|w| w & bit != 0) || text.is_empty() {
+            return;
+        }
+        self.used[face].insert(gid, text.to_string());
+        if named.len() <= word {
+            named.resize(word + 1, 0);
+        }
+        named[word] |= bit;
     }
 
     fn nums(&mut self, vals: &[f32]) {
@@ -227,6 +243,7 @@ impl Canvas {
             let Ok(base) = self.base(face) else {
                 continue;
             };
+            self.drawn[face] = true;
             let _ = write!(self.content, "/F{face} ");
             self.nums(&[size]);
             self.content.extend_from_slice(b"Tf 1 0 0 1 ");
@@ -234,26 +251,21 @@ impl Canvas {
             self.content.extend_from_slice(b"Tm\n[");
             for (i, g) in run.glyphs.iter().enumerate() {
                 let gid = g.glyph_id.to_u32() as u16;
-                // The first glyph of a cluster carries its text.
-                let first_of_cluster = i == 0 || run.glyphs[i - 1].text_range != g.text_range;
-                let text = if first_of_cluster {
-                    run.text.get(g.text_range.clone()).unwrap_or("")
-                } else {
-                    ""
-                };
-                let (word, bit) = (usize::from(gid) / 64, 1u64 << (gid % 64));
-                let named = &mut self.named[face];
-                if named.get(word).is_none_or(|w| w & bit == 0) {
-                    let entry = self.used[face].entry(gid).or_default();
-                    if entry.is_empty() && !text.is_empty() {
-                        *entry = text.to_string();
-                        if named.len() <= word {
-                            named.resize(word + 1, 0);
-                        }
-                        named[word] |= bit;
+                let (cid, w) = match base.and_then(|b| b.glyph(gid)) {
+                    Some(shared) => shared,
+                    None => {
+                        // Outside the shared subset: the text it stands for goes into this
+                        // document's own map. The first glyph of a cluster carries its text.
+                        let first = i == 0 || run.glyphs[i - 1].text_range != g.text_range;
+                        let text = if first {
+                            run.text.get(g.text_range.clone()).unwrap_or("")
+                        } else {
+                            ""
+                        };
+                        self.name_glyph(face, gid, text);
+                        (self.cid(face, base, gid), face_advance(face, gid))
                     }
-                }
-                let w = base.map_or_else(|| face_advance(face, gid), |b| b.advance(gid));
+                };
                 if g.y_offset != 0.0 {
                     // A raised or lowered glyph (Arabic marks): its own rise.
                     self.content.extend_from_slice(b"] TJ ");
@@ -264,7 +276,6 @@ impl Canvas {
                     num(&mut self.content, -g.x_offset * 1000.0);
                     self.content.push(b' ');
                 }
-                let cid = self.cid(face, base, gid);
                 hex_code(&mut self.content, cid);
                 // Move from where the font's own width left the pen to where shaping puts it.
                 let adjust = w + g.x_offset * 1000.0 - g.x_advance * 1000.0;
@@ -324,25 +335,26 @@ impl Canvas {
     pub(crate) fn write_fonts(&self, w: &mut impl ObjectSink) -> Result<Vec<(String, usize)>> {
         let mut fonts = Vec::new();
         for (face, used) in self.used.iter().enumerate() {
-            if used.is_empty() {
+            if !self.drawn[face] {
                 continue;
             }
             let Ok(base) = self.base(face) else {
                 continue;
             };
-            let own;
-            let subset = match base {
-                Some(base) if self.extras[face].is_empty() => base,
-                Some(_) => {
-                    own = Subset::build(face, self.extras[face].iter().copied())?;
-                    &own
+            let font = match base {
+                // The shared subset, with its fixed map: the same bytes in every document.
+                Some(base) if self.extras[face].is_empty() => base.write(w, &base.to_unicode)?,
+                Some(base) => {
+                    let own = Subset::build(face, self.extras[face].iter().copied())?;
+                    let texts = base.unicode.iter().chain(used);
+                    own.write(w, &to_unicode_cmap(&own.remapper, texts))?
                 }
                 None => {
-                    own = Subset::build_with_level(face, self.extras[face].clone(), 6)?;
-                    &own
+                    let own = Subset::build_with_level(face, self.extras[face].clone(), 6)?;
+                    own.write(w, &to_unicode_cmap(&own.remapper, used.iter()))?
                 }
             };
-            fonts.push((format!("F{face}"), subset.write(w, used)?));
+            fonts.push((format!("F{face}"), font));
         }
         Ok(fonts)
     }
@@ -355,7 +367,29 @@ impl Canvas {
     /// Writes the document: this page, its fonts, the information dictionary and an optional
     /// attached file.
     pub fn finish(self, info: &Info<'_>, attachment: Option<&Attachment<'_>>) -> Result<Vec<u8>> {
-        let mut w = Writer::new();
+        self.finish_sharing(info, attachment).map(|r| r.pdf)
+    }
+
+    /// [`Canvas::finish`], saying how many of the document's first bytes it shares with every
+    /// document drawn with the same faces (see [`Rendered`]). The vector has room for a
+    /// signature to be appended in place.
+    pub fn finish_sharing(
+        self,
+        info: &Info<'_>,
+        attachment: Option<&Attachment<'_>>,
+    ) -> Result<Rendered> {
+        let fonts_len: usize = (0..FACES)
+            .filter(|&f| self.drawn[f])
+            .filter_map(|f| self.base(f).ok().flatten())
+            .map(|b| b.program.len() + b.to_unicode.len() + b.widths.len() + 1024)
+            .sum();
+        let mut w = Writer::with_capacity(
+            fonts_len
+                + self.content.len()
+                + attachment.map_or(0, |a| a.data.len())
+                + 4096
+                + SIGNATURE_ROOM,
+        );
         let catalog = w.reserve();
         let pages = w.reserve();
         let page = w.reserve();
@@ -366,6 +400,13 @@ impl Canvas {
         for (name, r) in self.write_fonts(&mut w)? {
             let _ = write!(font_refs, "/{name} {r} 0 R ");
         }
+        // The header and the fonts come first; with the shared subsets only, they are the same
+        // bytes in every document drawn with these faces.
+        let shared_prefix = if !self.compact && self.uses_only_shared_subsets() {
+            w.out.len()
+        } else {
+            0
+        };
 
         let mut catalog_extra = String::new();
         if let Some(a) = attachment {
@@ -450,8 +491,24 @@ impl Canvas {
         );
         w.id_seed.extend_from_slice(info.title.as_bytes());
         w.id_seed.extend_from_slice(date.as_bytes());
-        Ok(w.finish(catalog, info_ref))
+        Ok(Rendered {
+            pdf: w.finish(catalog, info_ref),
+            shared_prefix,
+        })
     }
+}
+
+/// Room left at the end of a finished document for a signature appended in place (a receipt's
+/// seal with its time-stamp takes about 12 KiB).
+const SIGNATURE_ROOM: usize = 32 * 1024;
+
+/// A finished document.
+pub struct Rendered {
+    pub pdf: Vec<u8>,
+    /// How many of its first bytes (the header and the embedded fonts) are the same in every
+    /// document drawn with the same faces from the shared subsets: a signer may keep their
+    /// hash (`diwan_pades::SignOptions::shared_prefix`). 0 when a face has a subset of its own.
+    pub shared_prefix: usize,
 }
 
 /// A face subset: which original glyphs it holds (in the order of their new ids) and the
@@ -468,6 +525,11 @@ struct Subset {
     /// its advance. Dense, because it is read for every glyph drawn.
     by_gid: Vec<(u16, f32)>,
     tag: String,
+    /// For the shared subset: the text each of its glyphs stands for, fixed once from the
+    /// repertoire (empty for a document's own subset).
+    unicode: BTreeMap<u16, String>,
+    /// For the shared subset: its ToUnicode CMap, from `unicode` (empty otherwise).
+    to_unicode: Vec<u8>,
 }
 
 /// Attachments smaller than this are not compressed.
@@ -563,14 +625,20 @@ fn base_subset(face: usize) -> Option<&'static Subset> {
         .get(face)?
         .get_or_init(|| {
             let (family, bold) = face_family(face);
-            let mut glyphs = Vec::new();
             let rtl = family == Family::Naskh;
-            for text in repertoire(family) {
-                glyphs.extend(layout::glyph_ids(&text, family, bold, rtl));
-            }
+            let texts = repertoire(family);
+            let shaped: Vec<(u16, String)> = texts
+                .iter()
+                .flat_map(|t| layout::glyph_clusters(t, family, bold, rtl))
+                .collect();
+            let mut glyphs: Vec<u16> = shaped.iter().map(|(g, _)| *g).collect();
             glyphs.sort_unstable();
             glyphs.dedup();
-            Subset::build_with_level(face, glyphs, 9).ok()
+            let mut subset = Subset::build_with_level(face, glyphs, 9).ok()?;
+            let chars = texts.iter().flat_map(|t| t.chars());
+            subset.unicode = fixed_texts(face, &subset.remapper, shaped, chars);
+            subset.to_unicode = to_unicode_cmap(&subset.remapper, subset.unicode.iter());
+            Some(subset)
         })
         .as_ref()
 }
@@ -629,27 +697,22 @@ impl Subset {
             widths,
             by_gid,
             tag,
+            unicode: BTreeMap::new(),
+            to_unicode: Vec::new(),
         })
     }
 
-    /// The advance of an original glyph, in thousandths of an em.
-    fn advance(&self, gid: u16) -> f32 {
-        match self.by_gid.get(usize::from(gid)) {
-            Some(&(cid, a)) if cid != u16::MAX => a,
-            _ => face_advance(self.face, gid),
-        }
-    }
-
-    /// The character id of an original glyph, when the subset holds it.
-    fn cid(&self, gid: u16) -> Option<u16> {
+    /// The character id and the advance of an original glyph, when the subset holds it.
+    fn glyph(&self, gid: u16) -> Option<(u16, f32)> {
         self.by_gid
             .get(usize::from(gid))
-            .map(|&(cid, _)| cid)
-            .filter(|&cid| cid != u16::MAX)
+            .copied()
+            .filter(|&(cid, _)| cid != u16::MAX)
     }
 
-    /// Writes the font's objects; returns the Type 0 font's object number.
-    fn write(&self, w: &mut impl ObjectSink, used: &BTreeMap<u16, String>) -> Result<usize> {
+    /// Writes the font's objects, with `to_unicode` as its ToUnicode CMap; returns the Type 0
+    /// font's object number.
+    fn write(&self, w: &mut impl ObjectSink, to_unicode: &[u8]) -> Result<usize> {
         let (_, ps_name, parsed) = layout::face_program(self.face).ok_or(PdfError::Fonts)?;
         let upem = parsed.units_per_em() as f32;
         let scale = |v: i16| (f32::from(v) * 1000.0 / upem).round() as i32;
@@ -686,40 +749,94 @@ impl Subset {
             )
             .as_bytes(),
         );
-        // ToUnicode: what each glyph drawn stands for.
-        let mut map: Vec<(u16, &str)> = used
-            .iter()
-            .filter(|(_, t)| !t.is_empty())
-            .filter_map(|(g, t)| Some((self.remapper.get(*g)?, t.as_str())))
-            .collect();
-        map.sort_unstable();
-        let mut cmap = String::from(
-            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
-        );
-        for chunk in map.chunks(100) {
-            let _ = writeln!(cmap, "{} beginbfchar", chunk.len());
-            for (cid, text) in chunk {
-                let _ = write!(cmap, "<{cid:04X}> <");
-                for u in text.encode_utf16() {
-                    let _ = write!(cmap, "{u:04X}");
-                }
-                cmap.push_str(">\n");
-            }
-            cmap.push_str("endbfchar\n");
-        }
-        cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
-        let to_unicode = w.reserve();
-        w.stream(to_unicode, "", cmap.as_bytes());
+        let cmap = w.reserve();
+        w.stream(cmap, "", to_unicode);
         let font = w.reserve();
         w.object(
             font,
             format!(
-                "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H /DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>"
+                "<< /Type /Font /Subtype /Type0 /BaseFont /{name} /Encoding /Identity-H /DescendantFonts [{cid} 0 R] /ToUnicode {cmap} 0 R >>"
             )
             .as_bytes(),
         );
         Ok(font)
     }
+}
+
+/// A ToUnicode CMap: what each glyph stands for, by its character id in `remapper`'s subset
+/// (glyphs the subset does not hold are left out).
+fn to_unicode_cmap<'t>(
+    remapper: &GlyphRemapper,
+    texts: impl Iterator<Item = (&'t u16, &'t String)>,
+) -> Vec<u8> {
+    let mut map: Vec<(u16, &str)> = texts
+        .filter(|(_, t)| !t.is_empty())
+        .filter_map(|(g, t)| Some((remapper.get(*g)?, t.as_str())))
+        .collect();
+    map.sort_unstable_by_key(|(cid, _)| *cid);
+    map.dedup_by_key(|(cid, _)| *cid);
+    let mut cmap = String::from(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+    );
+    for chunk in map.chunks(100) {
+        let _ = writeln!(cmap, "{} beginbfchar", chunk.len());
+        for (cid, text) in chunk {
+            let _ = write!(cmap, "<{cid:04X}> <");
+            for u in text.encode_utf16() {
+                let _ = write!(cmap, "{u:04X}");
+            }
+            cmap.push_str(">\n");
+        }
+        cmap.push_str("endbfchar\n");
+    }
+    cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    cmap.into_bytes()
+}
+
+/// The text each glyph of a shared subset stands for, fixed once for every document:
+/// 1. a glyph the font maps a character of the repertoire to stands for it (the lowest one when
+///    several map to it: a space, not a no-break space). This covers the combining marks, drawn
+///    inside their letter's cluster, and the mirrored brackets and quotes of right-to-left
+///    text, which shaping draws with each other's glyphs;
+/// 2. else, the shortest cluster it begins (a letter's joining forms; a ligature: "fi",
+///    lam-alef), the lowest of equals.
+fn fixed_texts(
+    face: usize,
+    remapper: &GlyphRemapper,
+    shaped: Vec<(u16, String)>,
+    chars: impl Iterator<Item = char>,
+) -> BTreeMap<u16, String> {
+    let mut shortest: BTreeMap<u16, (usize, String)> = BTreeMap::new();
+    for (g, text) in shaped.into_iter().filter(|(_, t)| !t.is_empty()) {
+        let key = (text.chars().count(), text);
+        match shortest.entry(g) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(key);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                if key < *e.get() {
+                    e.insert(key);
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some((_, _, parsed)) = layout::face_program(face) {
+        let mut chars: Vec<char> = chars.collect();
+        chars.sort_unstable();
+        chars.dedup();
+        for c in chars {
+            if let Some(g) = parsed.glyph_index(c) {
+                if remapper.get(g.0).is_some() {
+                    out.entry(g.0).or_insert_with(|| c.to_string());
+                }
+            }
+        }
+    }
+    for (g, (_, t)) in shortest {
+        out.entry(g).or_insert(t);
+    }
+    out
 }
 
 /// The advance of an original glyph of a face, in thousandths of an em (0 if unknown).
@@ -778,8 +895,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn new() -> Self {
-        let mut out = Vec::with_capacity(96 * 1024);
+    fn with_capacity(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
         Self {
             out,
@@ -858,6 +975,56 @@ mod tests {
         assert_eq!(w(12.10), "12.1");
     }
 
+    /// The fixed text of the shared subsets' glyphs: a space is a space (not a no-break space),
+    /// a ligature stands for its letters, a mark drawn in its letter's cluster for itself,
+    /// quotes for themselves although right-to-left text draws each with the other's glyph,
+    /// and joining forms for their letter.
+    #[test]
+    fn shared_subsets_glyphs_stand_for_their_text() {
+        let texts = |face: usize, text: &str| {
+            let (family, bold) = face_family(face);
+            let base = base_subset(face).expect("subset");
+            let mut out: Vec<String> =
+                layout::glyph_clusters(text, family, bold, family == Family::Naskh)
+                    .into_iter()
+                    .map(|(g, _)| base.unicode.get(&g).cloned().unwrap_or_default())
+                    .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(
+            texts(0, "a b"),
+            ["a", "b", " "].map(String::from).to_vec().tap_sort()
+        );
+        assert_eq!(texts(0, "fi"), ["fi"]);
+        assert_eq!(texts(1, "«»"), ["«", "»"]);
+        assert_eq!(texts(2, "«»"), ["«", "»"]);
+        // Noto Naskh draws lam-alef as two glyphs of their own forms.
+        assert_eq!(texts(2, "لا"), ["ا", "ل"]);
+        assert_eq!(
+            texts(2, "في"),
+            ["ف", "ي"].map(String::from).to_vec().tap_sort()
+        );
+        assert_eq!(
+            texts(3, "بَ"),
+            ["ب", "\u{64e}"].map(String::from).to_vec().tap_sort()
+        );
+        assert_eq!(
+            texts(4, "ⵜⴰ"),
+            ["ⴰ", "ⵜ"].map(String::from).to_vec().tap_sort()
+        );
+    }
+
+    trait TapSort {
+        fn tap_sort(self) -> Self;
+    }
+    impl TapSort for Vec<String> {
+        fn tap_sort(mut self) -> Self {
+            self.sort();
+            self
+        }
+    }
+
     #[test]
     fn shared_subsets_cover_ordinary_text() {
         for (text, dir) in [
@@ -903,17 +1070,14 @@ mod tests {
             };
             let (_, _, parsed) = layout::face_program(face).expect("face");
             for gid in 0..=parsed.number_of_glyphs().saturating_add(10) {
+                let glyph = base.glyph(gid);
                 assert_eq!(
-                    base.cid(gid),
+                    glyph.map(|(cid, _)| cid),
                     base.remapper.get(gid),
                     "face {face}, glyph {gid}"
                 );
-                if base.remapper.get(gid).is_some() {
-                    assert_eq!(
-                        base.advance(gid),
-                        face_advance(face, gid),
-                        "face {face}, glyph {gid}"
-                    );
+                if let Some((_, advance)) = glyph {
+                    assert_eq!(advance, face_advance(face, gid), "face {face}, glyph {gid}");
                 }
             }
         }

@@ -242,16 +242,30 @@ fn font_segments(text: &str) -> Vec<(Family, std::ops::Range<usize>)> {
     segs
 }
 
-/// The glyphs shaping `text` in one family gives (not memoized: for building font subsets).
-pub(crate) fn glyph_ids(text: &str, family: Family, bold: bool, rtl: bool) -> Vec<u16> {
-    shape_segment(text, family, bold, rtl)
-        .map(|r| {
-            r.glyphs
-                .iter()
-                .map(|g| g.glyph_id.to_u32() as u16)
-                .collect()
+/// The glyphs shaping `text` in one family gives, each with the text of its cluster when it is
+/// the cluster's first glyph (empty otherwise). Not memoized: for building font subsets.
+pub(crate) fn glyph_clusters(
+    text: &str,
+    family: Family,
+    bold: bool,
+    rtl: bool,
+) -> Vec<(u16, String)> {
+    let Some(run) = shape_segment(text, family, bold, rtl) else {
+        return Vec::new();
+    };
+    run.glyphs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let first = i == 0 || run.glyphs[i - 1].text_range != g.text_range;
+            let cluster = if first {
+                run.text.get(g.text_range.clone()).unwrap_or("")
+            } else {
+                ""
+            };
+            (g.glyph_id.to_u32() as u16, cluster.to_string())
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Run> {

@@ -4,7 +4,7 @@
 //! their SHA-256, the legal deadline, how to follow up, a QR code to the verification page and
 //! the transparency-log position. The PDF is then sealed by the caller (PAdES).
 
-use crate::canvas::{Attachment, Canvas, Info};
+use crate::canvas::{Attachment, Canvas, Info, Rendered};
 use crate::layout::{self, direction_of, Align, Direction, Line, Style};
 use crate::Result;
 
@@ -112,9 +112,15 @@ fn fact(c: &mut Canvas, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]
 
 /// Renders the receipt PDF (unsealed).
 pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
+    render_sharing(d).map(|r| r.pdf)
+}
+
+/// [`render`], saying how many of the PDF's first bytes (its fonts) every such receipt shares,
+/// for the seal's hash (`diwan_pades::SignOptions::shared_prefix`).
+pub fn render_sharing(d: &ReceiptData) -> Result<Rendered> {
     let c = draw(d)?;
     let title = format!("Accusé de réception {}", d.number);
-    c.finish(
+    c.finish_sharing(
         &Info {
             title: &title,
             creator: "Diwan",
@@ -466,6 +472,32 @@ mod tests {
     fn ordinary_receipts_share_the_prepared_font_subsets() {
         let c = draw(&sample()).unwrap();
         assert!(c.uses_only_shared_subsets());
+    }
+
+    /// Two receipts that state different things start with the same bytes, as many as
+    /// `shared_prefix` says: the header and the embedded fonts, ToUnicode maps included. A
+    /// receipt with a subset of its own shares nothing.
+    #[test]
+    fn ordinary_receipts_share_their_fonts_byte_for_byte() {
+        let a = render_sharing(&sample()).unwrap();
+        let mut other = sample();
+        other.number = "BO-CENTRAL/A/2026/000043".into();
+        other.filer_name = "Youssef Benjelloun — يوسف بنجلون".into();
+        other.subject = "Réclamation concernant une facture d'eau".into();
+        let b = render_sharing(&other).unwrap();
+        assert!(a.shared_prefix > 50_000, "{}", a.shared_prefix);
+        assert_eq!(a.shared_prefix, b.shared_prefix);
+        assert_eq!(a.pdf[..a.shared_prefix], b.pdf[..b.shared_prefix]);
+        assert_ne!(a.pdf[a.shared_prefix..], b.pdf[b.shared_prefix..]);
+        let prefix = String::from_utf8_lossy(&a.pdf[..a.shared_prefix]);
+        assert_eq!(prefix.matches("/ToUnicode").count(), 5, "five faces");
+        assert!(prefix.ends_with("endobj\n"));
+        // Room was left for the seal.
+        assert!(a.pdf.capacity() >= a.pdf.len() + 16 * 1024);
+
+        let mut rare = sample();
+        rare.filer_name = "Łukasz Ǆurić".into();
+        assert_eq!(render_sharing(&rare).unwrap().shared_prefix, 0);
     }
 
     #[test]

@@ -343,15 +343,17 @@ impl Canvas {
             };
             let font = match base {
                 // The shared subset, with its fixed map: the same bytes in every document.
-                Some(base) if self.extras[face].is_empty() => base.write(w, &base.to_unicode)?,
+                Some(base) if self.extras[face].is_empty() => {
+                    base.write(w, &base.to_unicode, "/Filter /FlateDecode")?
+                }
                 Some(base) => {
                     let own = Subset::build(face, self.extras[face].iter().copied())?;
                     let texts = base.unicode.iter().chain(used);
-                    own.write(w, &to_unicode_cmap(&own.remapper, texts))?
+                    own.write(w, &to_unicode_cmap(&own.remapper, texts), "")?
                 }
                 None => {
                     let own = Subset::build_with_level(face, self.extras[face].clone(), 6)?;
-                    own.write(w, &to_unicode_cmap(&own.remapper, used.iter()))?
+                    own.write(w, &to_unicode_cmap(&own.remapper, used.iter()), "")?
                 }
             };
             fonts.push((format!("F{face}"), font));
@@ -528,7 +530,8 @@ struct Subset {
     /// For the shared subset: the text each of its glyphs stands for, fixed once from the
     /// repertoire (empty for a document's own subset).
     unicode: BTreeMap<u16, String>,
-    /// For the shared subset: its ToUnicode CMap, from `unicode` (empty otherwise).
+    /// For the shared subset: its ToUnicode CMap, from `unicode`, compressed once (empty
+    /// otherwise). It maps the whole repertoire, a few times the size of a document's own map.
     to_unicode: Vec<u8>,
 }
 
@@ -637,7 +640,8 @@ fn base_subset(face: usize) -> Option<&'static Subset> {
             let mut subset = Subset::build_with_level(face, glyphs, 9).ok()?;
             let chars = texts.iter().flat_map(|t| t.chars());
             subset.unicode = fixed_texts(face, &subset.remapper, shaped, chars);
-            subset.to_unicode = to_unicode_cmap(&subset.remapper, subset.unicode.iter());
+            let cmap = to_unicode_cmap(&subset.remapper, subset.unicode.iter());
+            subset.to_unicode = deflate(&cmap, 9).ok()?;
             Some(subset)
         })
         .as_ref()
@@ -710,9 +714,9 @@ impl Subset {
             .filter(|&(cid, _)| cid != u16::MAX)
     }
 
-    /// Writes the font's objects, with `to_unicode` as its ToUnicode CMap; returns the Type 0
-    /// font's object number.
-    fn write(&self, w: &mut impl ObjectSink, to_unicode: &[u8]) -> Result<usize> {
+    /// Writes the font's objects, with `to_unicode` as its ToUnicode CMap (`filter`: the
+    /// stream's `/Filter` entry, or nothing); returns the Type 0 font's object number.
+    fn write(&self, w: &mut impl ObjectSink, to_unicode: &[u8], filter: &str) -> Result<usize> {
         let (_, ps_name, parsed) = layout::face_program(self.face).ok_or(PdfError::Fonts)?;
         let upem = parsed.units_per_em() as f32;
         let scale = |v: i16| (f32::from(v) * 1000.0 / upem).round() as i32;
@@ -750,7 +754,7 @@ impl Subset {
             .as_bytes(),
         );
         let cmap = w.reserve();
-        w.stream(cmap, "", to_unicode);
+        w.stream(cmap, filter, to_unicode);
         let font = w.reserve();
         w.object(
             font,

@@ -5,7 +5,8 @@ use common::*;
 use diwan_crypto::cms::CmsSigner;
 use diwan_crypto::{KeyAlgorithm, TrustStore};
 use diwan_pades::{
-    sign_file, sign_vec, verify_bytes, verify_file, Indication, Level, SignOptions, ValidationData,
+    sign_file, sign_vec, verify_bytes, verify_file, Indication, Level, PdfReport, SignOptions,
+    ValidationData,
 };
 use sha2::Digest;
 use time::OffsetDateTime;
@@ -68,36 +69,21 @@ fn sign_and_verify_files_at_every_level() {
         assert_eq!(signed.sha256, sha256(&signed.pdf), "{level:?}");
         // The first 64 KiB declared shared, twice: hashed and kept, then taken from the kept
         // state. The hashes still match and the signature verifies.
+        let trust = TrustStore::new(vec![p.root.clone()]);
+        let passes = |r: PdfReport, what: String| {
+            let sig = r.signatures.iter().find(|s| s.kind == "signature").unwrap();
+            assert_eq!(sig.indication, Indication::TotalPassed, "{what}: {sig:?}");
+        };
         opts.shared_prefix = 64 * 1024;
         for _ in 0..2 {
             let signed = sign_vec(std::fs::read(&input).unwrap(), &signer, &opts).unwrap();
             assert_eq!(signed.sha256, sha256(&signed.pdf), "{level:?}, shared");
-            let r = verify_bytes(
-                &signed.pdf,
-                &TrustStore::new(vec![p.root.clone()]),
-                OffsetDateTime::now_utc(),
-            )
-            .unwrap();
-            let sig = r.signatures.iter().find(|s| s.kind == "signature").unwrap();
-            assert_eq!(
-                sig.indication,
-                Indication::TotalPassed,
-                "{level:?}: {sig:?}"
-            );
+            let r = verify_bytes(&signed.pdf, &trust, OffsetDateTime::now_utc()).unwrap();
+            passes(r, format!("{level:?}, shared"));
         }
         opts.shared_prefix = 0;
-        let r = verify_file(
-            &out,
-            &TrustStore::new(vec![p.root.clone()]),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
-        let sig = r.signatures.iter().find(|s| s.kind == "signature").unwrap();
-        assert_eq!(
-            sig.indication,
-            Indication::TotalPassed,
-            "{level:?}: {sig:?}"
-        );
+        let r = verify_file(&out, &trust, OffsetDateTime::now_utc()).unwrap();
+        passes(r, format!("{level:?}"));
         if tool("qpdf") {
             assert!(qpdf_check(&std::fs::read(&out).unwrap()).0);
         }

@@ -137,14 +137,16 @@ impl App {
         } else {
             filing
         };
-        let hash = match kind {
-            ReceiptKind::Pdf => filing.receipt_pdf,
-            ReceiptKind::Json => filing.receipt_json,
+        let stored = |hash: Option<String>| {
+            let hash = hash.ok_or_else(|| AppError::Internal("receipt not stored".into()))?;
+            diwan_store::BlobHash::parse(&hash).map_err(|e| AppError::Internal(e.to_string()))
+        };
+        let pdf_hash = stored(filing.receipt_pdf)?;
+        let pdf = self.store.blobs().read(&pdf_hash).await?;
+        match kind {
+            ReceiptKind::Pdf => Ok(pdf),
+            ReceiptKind::Json => embedded_json(pdf, &stored(filing.receipt_json)?),
         }
-        .ok_or_else(|| AppError::Internal("receipt not stored".into()))?;
-        let h =
-            diwan_store::BlobHash::parse(&hash).map_err(|e| AppError::Internal(e.to_string()))?;
-        Ok(self.store.blobs().read(&h).await?)
     }
 
     /// Produces and stores the receipts of a filing (no-op if another request already did).
@@ -161,16 +163,13 @@ impl App {
         facts: ReceiptFacts,
     ) -> Result<(), AppError> {
         let r = self.produce_receipts_from(facts).await?;
-        // Taken over without a copy; the PDF's hash is the one its sealing computed.
+        // Taken over without a copy; the PDF's hash is the one its sealing computed. The JSON
+        // is stored inside the PDF only (see `embedded_json`): its hash is recorded.
         let mut p = StagedBlob::from_vec_hashed(r.pdf, r.pdf_sha256);
-        let mut j = StagedBlob::from_vec(r.json);
-        // Both written, synced and renamed together.
+        self.store.blobs().promote(&mut p).await?;
+        let json_hash = diwan_store::BlobHash::of(&r.json);
         self.store
-            .blobs()
-            .promote_all(&mut [&mut p, &mut j])
-            .await?;
-        self.store
-            .set_receipts(filing, &p.hash().to_hex(), &j.hash().to_hex())
+            .set_receipts(filing, &p.hash().to_hex(), &json_hash.to_hex())
             .await?;
         Ok(())
     }
@@ -479,6 +478,23 @@ pub struct Receipts {
     pub json: Vec<u8>,
 }
 
+/// The machine-readable receipt, taken out of the sealed PDF that embeds it: it is stored
+/// there only, which saves a file per filing. It must be the one whose hash was recorded.
+fn embedded_json(pdf: Vec<u8>, recorded: &diwan_store::BlobHash) -> Result<Vec<u8>, AppError> {
+    let json = diwan_pades::reader::Reader::open(Box::new(pdf))
+        .and_then(|r| r.embedded_files())
+        .map_err(|e| AppError::Internal(format!("reading the stored receipt: {e}")))?
+        .into_iter()
+        .find_map(|(name, data)| (name == "receipt.json").then_some(data))
+        .ok_or_else(|| AppError::Internal("the stored receipt embeds no receipt.json".into()))?;
+    if diwan_store::BlobHash::of(&json) != *recorded {
+        return Err(AppError::Internal(
+            "the stored receipt's receipt.json is not the one recorded".into(),
+        ));
+    }
+    Ok(json)
+}
+
 fn offset_text(o: time::UtcOffset) -> String {
     let (h, m, _) = o.as_hms();
     format!(
@@ -510,6 +526,23 @@ pub fn field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JSON receipt is taken out of the PDF that embeds it, and only when it is the one whose
+    /// hash was recorded.
+    #[test]
+    fn the_json_receipt_comes_out_of_the_pdf_as_recorded() {
+        let data = diwan_pdf::receipt::sample();
+        let json = data.receipt_json.clone().expect("json");
+        let pdf = diwan_pdf::receipt::render(&data).expect("pdf");
+        let recorded = diwan_store::BlobHash::of(&json);
+        assert_eq!(embedded_json(pdf.clone(), &recorded).expect("json"), json);
+        let other = diwan_store::BlobHash::of(b"{}");
+        assert!(matches!(
+            embedded_json(pdf, &other),
+            Err(AppError::Internal(_))
+        ));
+        assert!(embedded_json(b"not a pdf".to_vec(), &recorded).is_err());
+    }
 
     /// The receipts made at filing time from the registration in memory state exactly what the
     /// same filing's receipts state when read back from the store (the path of receipts made

@@ -126,7 +126,9 @@ pub(crate) fn fmt_date(d: time::Date) -> String {
 pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[
     ("documents", "sha256"),
     ("filings", "receipt_pdf"),
-    ("filings", "receipt_json"),
+    // ("filings", "receipt_json") is the hash of the JSON receipt embedded in the receipt PDF,
+    // not a blob of its own (before, it was stored separately as well; those copies are now
+    // unreferenced and collected).
     ("folder_versions", "sha256"),
     ("folders", "evidence_sha256"),
 ];

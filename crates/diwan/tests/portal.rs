@@ -60,6 +60,7 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert_eq!(dir["items"][0]["registry_offices"][0]["code"], "BO-COMMUNE");
 
     let meta = json!({"administration": "CTANGER", "filer": citizen(), "subject": "Demande d'autorisation de terrasse", "message": "Bonjour, je sollicite…"});
+    let blobs_before = files_under(&s.data().join("blobs")).len();
     let letter = pdf("Demande de terrasse");
     let r = file(
         &s,
@@ -78,6 +79,16 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert_eq!(code.len(), 14);
     assert!(filed["receipt_pdf"].as_str().unwrap().ends_with(".pdf"));
     assert!(filed["receipt_json"].as_str().unwrap().ends_with(".json"));
+    // The JSON receipt is the one the PDF embeds, and is stored there only: the filing added
+    // its two documents and the receipt PDF to the blob store, no fourth file.
+    let get = |url: &str| Client::new().get(url).send().unwrap().bytes().unwrap();
+    let receipt_pdf = get(filed["receipt_pdf"].as_str().unwrap());
+    let receipt_json = get(filed["receipt_json"].as_str().unwrap());
+    assert!(serde_json::from_slice::<Value>(&receipt_json).is_ok());
+    assert!(receipt_pdf
+        .windows(receipt_json.len())
+        .any(|w| w == receipt_json.as_ref()));
+    assert_eq!(files_under(&s.data().join("blobs")).len(), blobs_before + 3);
     // The metrics count the receipt and the processor time its sealing took.
     let m = s.metrics();
     let metric = |name: &str| -> f64 {

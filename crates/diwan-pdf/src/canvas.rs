@@ -802,8 +802,8 @@ fn to_unicode_cmap<'t>(
 ///    several map to it: a space, not a no-break space). This covers the combining marks, drawn
 ///    inside their letter's cluster, and the mirrored brackets and quotes of right-to-left
 ///    text, which shaping draws with each other's glyphs;
-/// 2. else, the shortest cluster it begins (a letter's joining forms; a ligature: "fi",
-///    lam-alef), the lowest of equals.
+/// 2. else, the shortest cluster it begins (a letter's joining forms; a ligature such as
+///    "fi"), the lowest of equals.
 fn fixed_texts(
     face: usize,
     remapper: &GlyphRemapper,

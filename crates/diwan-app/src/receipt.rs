@@ -482,10 +482,8 @@ pub struct Receipts {
 /// there only, which saves a file per filing. It must be the one whose hash was recorded.
 fn embedded_json(pdf: Vec<u8>, recorded: &diwan_store::BlobHash) -> Result<Vec<u8>, AppError> {
     let json = diwan_pades::reader::Reader::open(Box::new(pdf))
-        .and_then(|r| r.embedded_files())
+        .and_then(|r| receipt_json_in(&r))
         .map_err(|e| AppError::Internal(format!("reading the stored receipt: {e}")))?
-        .into_iter()
-        .find_map(|(name, data)| (name == "receipt.json").then_some(data))
         .ok_or_else(|| AppError::Internal("the stored receipt embeds no receipt.json".into()))?;
     if diwan_store::BlobHash::of(&json) != *recorded {
         return Err(AppError::Internal(
@@ -493,6 +491,16 @@ fn embedded_json(pdf: Vec<u8>, recorded: &diwan_store::BlobHash) -> Result<Vec<u
         ));
     }
     Ok(json)
+}
+
+/// The machine-readable receipt a PDF embeds, if it embeds one.
+pub(crate) fn receipt_json_in<S: diwan_pades::reader::Source + ?Sized>(
+    pdf: &diwan_pades::reader::Reader<S>,
+) -> Result<Option<Vec<u8>>, diwan_pades::PdfError> {
+    Ok(pdf
+        .embedded_files()?
+        .into_iter()
+        .find_map(|(name, data)| (name == diwan_pdf::receipt::JSON_ATTACHMENT).then_some(data)))
 }
 
 fn offset_text(o: time::UtcOffset) -> String {

@@ -293,42 +293,32 @@ pub fn verify_files(
     for (name, bytes) in files {
         if bytes.windows(5).take(1024).any(|w| w == b"%PDF-") && !is_asice(name, bytes) {
             let mut out = FileOutcome::new(name, "signed-pdf");
+            // A receipt carries its machine-readable twin.
             let embedded_receipt =
                 diwan_pades::reader::Reader::open(Box::<[u8]>::from(bytes.as_slice()))
                     .ok()
-                    .and_then(|r| r.embedded_files().ok())
-                    .is_some_and(|f| f.iter().any(|(n, _)| n == "receipt.json"));
+                    .and_then(|r| crate::receipt::receipt_json_in(&r).ok().flatten());
             match diwan_pades::verify_bytes(bytes, trust, now) {
                 // An unsigned PDF that is not a receipt is a document to match.
-                Ok(report) if report.signatures.is_empty() && !embedded_receipt => {
+                Ok(report) if report.signatures.is_empty() && embedded_receipt.is_none() => {
                     plain.push((name.clone(), bytes.clone()));
                     continue;
                 }
                 Ok(report) => {
                     pdf_checks(&report, &mut out);
                     out.pdf = Some(report);
-                    // A receipt carries its machine-readable twin.
-                    if let Ok(reader) =
-                        diwan_pades::reader::Reader::open(Box::<[u8]>::from(bytes.as_slice()))
-                    {
-                        if let Some((_, json)) = reader
-                            .embedded_files()
-                            .ok()
-                            .and_then(|f| f.into_iter().find(|(n, _)| n == "receipt.json"))
-                        {
-                            out.kind = "receipt";
-                            match serde_json::from_slice::<Value>(&json) {
-                                Ok(doc) => {
-                                    if let Some(l) = check_receipt_json(&doc, trust, now, &mut out)
-                                    {
-                                        listed.push(l);
-                                    }
+                    if let Some(json) = &embedded_receipt {
+                        out.kind = "receipt";
+                        match serde_json::from_slice::<Value>(json) {
+                            Ok(doc) => {
+                                if let Some(l) = check_receipt_json(&doc, trust, now, &mut out) {
+                                    listed.push(l);
                                 }
-                                Err(e) => out.check(
-                                    false,
-                                    format!("the embedded receipt.json is not JSON: {e}"),
-                                ),
                             }
+                            Err(e) => out.check(
+                                false,
+                                format!("the embedded receipt.json is not JSON: {e}"),
+                            ),
                         }
                     }
                 }

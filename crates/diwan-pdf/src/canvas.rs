@@ -36,9 +36,6 @@ pub struct Canvas {
     /// Per face: original glyph id → the text it stands for (first cluster seen), for the
     /// glyphs outside the shared subset (the shared subset's glyphs have a fixed map).
     used: [BTreeMap<u16, String>; FACES],
-    /// Per face, one bit per glyph id: its text is in `used` already (the map is then not
-    /// looked up again for it).
-    named: [Vec<u64>; FACES],
     /// Per face: glyphs outside the shared subset, in order of first use. Their character ids
     /// follow the shared subset's, so the content stream can be written as the page is drawn.
     extras: [Vec<u16>; FACES],
@@ -127,7 +124,6 @@ impl Canvas {
             content: Vec::with_capacity(32 * 1024),
             drawn: [false; FACES],
             used: Default::default(),
-            named: Default::default(),
             extras: Default::default(),
             compact: false,
         }
@@ -172,16 +168,11 @@ impl Canvas {
 
     /// Records the text a glyph outside the shared subset stands for (the first seen).
     fn name_glyph(&mut self, face: usize, gid: u16, text: &str) {
-        let (word, bit) = (usize::from(gid) / 64, 1u64 << (gid % 64));
-        let named = &mut self.named[face];
-        if named.get(word).is_some_and(|w| w & bit != 0) || text.is_empty() {
-            return;
+        if !text.is_empty() {
+            self.used[face]
+                .entry(gid)
+                .or_insert_with(|| text.to_string());
         }
-        self.used[face].insert(gid, text.to_string());
-        if named.len() <= word {
-            named.resize(word + 1, 0);
-        }
-        named[word] |= bit;
     }
 
     fn nums(&mut self, vals: &[f32]) {

@@ -110,6 +110,9 @@ fn fact(c: &mut Canvas, y: f32, fr: &str, ar: &str, values: &[(&str, Direction)]
     bottom + 4.0
 }
 
+/// The name of the machine-readable receipt the PDF embeds.
+pub const JSON_ATTACHMENT: &str = "receipt.json";
+
 /// Renders the receipt PDF (unsealed).
 pub fn render(d: &ReceiptData) -> Result<Vec<u8>> {
     render_sharing(d).map(|r| r.pdf)
@@ -130,7 +133,7 @@ pub fn render_sharing(d: &ReceiptData) -> Result<Rendered> {
         d.receipt_json
             .as_deref()
             .map(|json| Attachment {
-                name: "receipt.json",
+                name: JSON_ATTACHMENT,
                 mime: "application/json",
                 description: "Accusé de réception lisible par machine / إشعار بالتوصل",
                 data: json,

@@ -21,6 +21,8 @@ pub struct App {
     pub(crate) seals:
         Arc<tokio::sync::Mutex<std::collections::HashMap<AdministrationId, Arc<crate::pki::Seal>>>>,
     pub(crate) log_tree: Arc<tokio::sync::Mutex<crate::translog::LogState>>,
+    /// The bytes every sealed receipt starts with, once stored as a blob.
+    pub(crate) receipt_prefix: Arc<crate::receipt::StoredPrefix>,
     calendars: Arc<TtlCache<AdministrationId, Arc<diwan_core::calendar::Calendar>>>,
     rules: Arc<TtlCache<AdministrationId, Arc<Vec<diwan_store::deadlines::DeadlineRuleRecord>>>>,
     portal_targets: Arc<TtlCache<String, Arc<crate::portal::PortalTarget>>>,
@@ -78,6 +80,7 @@ impl App {
             guard: Arc::default(),
             platform_pki: Arc::new(platform_pki),
             seals: Arc::default(),
+            receipt_prefix: Arc::default(),
             log_tree: Arc::new(tokio::sync::Mutex::new(crate::translog::LogState::new())),
             calendars: Arc::new(crate::deadlines::calendar_cache()),
             rules: Arc::new(crate::deadlines::rules_cache()),

@@ -19,6 +19,7 @@
 use crate::audit::Actor;
 use crate::exec::{args, Exec};
 use crate::log::StoredTreeHead;
+use crate::portal::ReceiptParts;
 use crate::registry::{write_registration, PreparedRegistration, Registered};
 use crate::{Result, StoreError};
 use diwan_core::{AdministrationId, CorrespondenceId};
@@ -39,6 +40,7 @@ pub(crate) enum Job {
         filing: CorrespondenceId,
         pdf_sha256: String,
         json_sha256: String,
+        parts: Option<ReceiptParts>,
         /// Answered with the number of filings updated (0: unknown, or already recorded).
         reply: oneshot::Sender<Result<u64>>,
     },
@@ -128,12 +130,14 @@ impl Registrar {
         filing: CorrespondenceId,
         pdf_sha256: &str,
         json_sha256: &str,
+        parts: Option<ReceiptParts>,
     ) -> Result<u64> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Receipts {
             filing,
             pdf_sha256: pdf_sha256.into(),
             json_sha256: json_sha256.into(),
+            parts,
             reply,
         })
         .await?;
@@ -195,13 +199,21 @@ async fn write_job<E: Exec + ?Sized>(
             filing,
             pdf_sha256,
             json_sha256,
+            parts,
             reply,
         } => {
             // Receipts are produced once: a second recording keeps the first ones.
             let written = tx
                 .execute(
-                    "UPDATE filings SET receipt_pdf = $2, receipt_json = $3 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
-                    args![filing.to_string(), &pdf_sha256, &json_sha256],
+                    "UPDATE filings SET receipt_pdf = $2, receipt_json = $3, receipt_prefix = $4, receipt_tail = $5 \
+                     WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
+                    args![
+                        filing.to_string(),
+                        &pdf_sha256,
+                        &json_sha256,
+                        parts.as_ref().map(|p| p.prefix.as_str()),
+                        parts.as_ref().map(|p| p.tail.as_str())
+                    ],
                 )
                 .await;
             match written {
@@ -211,6 +223,7 @@ async fn write_job<E: Exec + ?Sized>(
                         filing,
                         pdf_sha256,
                         json_sha256,
+                        parts,
                         reply,
                     },
                     e,

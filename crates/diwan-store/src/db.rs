@@ -245,10 +245,11 @@ impl Store {
         filing: diwan_core::CorrespondenceId,
         pdf_sha256: &str,
         json_sha256: &str,
+        parts: Option<crate::portal::ReceiptParts>,
     ) -> Result<u64> {
         self.inner
             .registrar
-            .set_receipts(filing, pdf_sha256, json_sha256)
+            .set_receipts(filing, pdf_sha256, json_sha256, parts)
             .await
     }
 

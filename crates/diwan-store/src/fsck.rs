@@ -183,6 +183,7 @@ impl Store {
             report.blobs_checked += 1;
             progress(i + 1, total);
         }
+        self.check_split_receipts(&mut report).await?;
         for h in self.blobs().list().await? {
             if !referenced.contains(&h.to_hex()) {
                 report.orphan_blobs.push(h.to_hex());
@@ -191,11 +192,73 @@ impl Store {
         Ok(report)
     }
 
+    /// Every receipt PDF stored in two parts must be their concatenation: its recorded hash is
+    /// recomputed from the shared prefix (hashed once) and its tail.
+    async fn check_split_receipts(&self, report: &mut FsckReport) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let rows = sqlx::query(
+            "SELECT correspondence_id, receipt_pdf, receipt_prefix, receipt_tail FROM filings \
+             WHERE receipt_tail IS NOT NULL ORDER BY correspondence_id",
+        )
+        .fetch_all(self.read())
+        .await?;
+        // Hash states after each prefix, or None for a prefix that cannot be read.
+        let mut prefixes: std::collections::HashMap<String, Option<Sha256>> = Default::default();
+        for r in rows {
+            let (filing, pdf, prefix, tail): (String, String, Option<String>, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let Some(prefix) = prefix else {
+                report.push(
+                    "blob",
+                    format!("the receipt of filing {filing} has lost its prefix"),
+                );
+                continue;
+            };
+            if !prefixes.contains_key(&prefix) {
+                let state = match BlobHash::parse(&prefix) {
+                    Ok(h) => self
+                        .blobs()
+                        .read(&h)
+                        .await
+                        .ok()
+                        .map(|b| Sha256::new().chain_update(b)),
+                    Err(_) => None,
+                };
+                prefixes.insert(prefix.clone(), state);
+            }
+            // Unreadable parts are reported by the blob checks above.
+            let Some(Some(state)) = prefixes.get(&prefix) else {
+                continue;
+            };
+            let Ok(tail_hash) = BlobHash::parse(&tail) else {
+                continue;
+            };
+            let Ok(tail_bytes) = self.blobs().read(&tail_hash).await else {
+                continue;
+            };
+            let whole = hex::encode(state.clone().chain_update(&tail_bytes).finalize());
+            if whole != pdf {
+                report.push(
+                    "blob",
+                    format!(
+                        "the receipt of filing {filing} stored in two parts hashes to {whole}, not {pdf}"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Every blob hash some record references.
     pub async fn referenced_blobs(&self) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        for table in crate::BLOB_REFERENCES {
-            let sql = format!("SELECT DISTINCT {} FROM {}", table.1, table.0);
+        for r in crate::BLOB_REFERENCES {
+            let sql = format!(
+                "SELECT DISTINCT {} FROM {} WHERE {}",
+                r.column,
+                r.table,
+                r.condition()
+            );
             let mut rows = sqlx::query(&sql).fetch(self.read());
             while let Some(r) = rows.try_next().await? {
                 if let Some(h) = r.try_get::<Option<String>, _>(0)? {
@@ -221,8 +284,13 @@ impl Store {
     }
 
     async fn references_blob(&self, h: &BlobHash) -> Result<bool> {
-        for table in crate::BLOB_REFERENCES {
-            let sql = format!("SELECT 1 FROM {} WHERE {} = $1 LIMIT 1", table.0, table.1);
+        for r in crate::BLOB_REFERENCES {
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} = $1 AND {} LIMIT 1",
+                r.table,
+                r.column,
+                r.condition()
+            );
             if sqlx::query(&sql)
                 .bind(h.to_hex())
                 .fetch_optional(self.read())

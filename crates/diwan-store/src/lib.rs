@@ -121,14 +121,47 @@ pub(crate) fn fmt_date(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-/// Every (table, column) holding a blob hash. Adding a table that references blobs means adding
-/// it here, so that fsck checks it and garbage collection keeps its blobs.
-pub(crate) const BLOB_REFERENCES: &[(&str, &str)] = &[
-    ("documents", "sha256"),
-    ("filings", "receipt_pdf"),
+/// A column holding blob hashes: in the rows `only_where` selects (all rows when None).
+pub(crate) struct BlobReference {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub only_where: Option<&'static str>,
+}
+
+impl BlobReference {
+    /// The condition selecting the rows whose `column` names a stored blob.
+    pub(crate) fn condition(&self) -> String {
+        match self.only_where {
+            Some(w) => format!("{} IS NOT NULL AND ({w})", self.column),
+            None => format!("{} IS NOT NULL", self.column),
+        }
+    }
+}
+
+const fn blob_column(table: &'static str, column: &'static str) -> BlobReference {
+    BlobReference {
+        table,
+        column,
+        only_where: None,
+    }
+}
+
+/// Every column holding blob hashes. Adding a table that references blobs means adding it here,
+/// so that fsck checks it and garbage collection keeps its blobs.
+pub(crate) const BLOB_REFERENCES: &[BlobReference] = &[
+    blob_column("documents", "sha256"),
+    // A receipt PDF stored whole is the blob named by its hash; one stored split is the
+    // concatenation of its two parts' blobs, and its own hash names no blob.
+    BlobReference {
+        table: "filings",
+        column: "receipt_pdf",
+        only_where: Some("receipt_tail IS NULL"),
+    },
+    blob_column("filings", "receipt_prefix"),
+    blob_column("filings", "receipt_tail"),
     // ("filings", "receipt_json") is the hash of the JSON receipt embedded in the receipt PDF,
     // not a blob of its own (before, it was stored separately as well; those copies are now
     // unreferenced and collected).
-    ("folder_versions", "sha256"),
-    ("folders", "evidence_sha256"),
+    blob_column("folder_versions", "sha256"),
+    blob_column("folders", "evidence_sha256"),
 ];

@@ -20,11 +20,25 @@ pub struct Filing {
     pub receipt_pdf: Option<String>,
     /// SHA-256 of the signed JSON receipt, once produced.
     pub receipt_json: Option<String>,
+    /// The two blobs the receipt PDF is stored in, when it is stored split (None: one blob
+    /// named by `receipt_pdf`).
+    pub receipt_parts: Option<ReceiptParts>,
+}
+
+/// A receipt PDF stored in two blobs: the bytes every receipt starts with (header and fonts,
+/// stored once for all receipts) and the rest of this one. The PDF is their concatenation, and
+/// its SHA-256 is the filing's `receipt_pdf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptParts {
+    /// SHA-256 of the shared prefix's blob.
+    pub prefix: String,
+    /// SHA-256 of the tail's blob.
+    pub tail: String,
 }
 
 const COLS: &str =
     "f.correspondence_id, f.administration_id, f.receipt_token, f.filer_email, f.filer_phone, \
-                    f.filer_salt, f.leaf_index, f.receipt_pdf, f.receipt_json";
+                    f.filer_salt, f.leaf_index, f.receipt_pdf, f.receipt_json, f.receipt_prefix, f.receipt_tail";
 
 fn filing_from_row(r: &sqlx::any::AnyRow) -> Result<Filing> {
     Ok(Filing {
@@ -37,6 +51,15 @@ fn filing_from_row(r: &sqlx::any::AnyRow) -> Result<Filing> {
         leaf_index: r.try_get(6)?,
         receipt_pdf: r.try_get(7)?,
         receipt_json: r.try_get(8)?,
+        receipt_parts: match (r.try_get(9)?, r.try_get(10)?) {
+            (Some(prefix), Some(tail)) => Some(ReceiptParts { prefix, tail }),
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "a receipt stored split has lost one of its parts".into(),
+                ))
+            }
+        },
     })
 }
 
@@ -55,7 +78,8 @@ impl Store {
         .fetch_all(self.read())
         .await?;
         for r in rows {
-            let h: String = r.try_get(9)?;
+            // After the filing's columns, whose number may grow.
+            let h: String = r.try_get("tracking_hash")?;
             if crate::ct_eq(h.as_bytes(), tracking_hash.as_bytes()) {
                 return Ok(Some(filing_from_row(&r)?));
             }
@@ -99,17 +123,18 @@ impl Store {
         rows.iter().map(filing_from_row).collect()
     }
 
-    /// Records the receipts of a filing (their blobs must be stored already). Receipts are
-    /// produced once: a second call keeps the first ones.
+    /// Records the receipts of a filing (their blobs must be stored already: the PDF's, or its
+    /// two `parts`). Receipts are produced once: a second call keeps the first ones.
     pub async fn set_receipts(
         &self,
         id: CorrespondenceId,
         pdf_sha256: &str,
         json_sha256: &str,
+        parts: Option<&ReceiptParts>,
     ) -> Result<()> {
         // Through the group-commit writer: concurrent filings share one disk sync.
         let n = self
-            .set_receipts_batched(id, pdf_sha256, json_sha256)
+            .set_receipts_batched(id, pdf_sha256, json_sha256, parts.cloned())
             .await?;
         if n == 0 && self.filing_of(id).await?.is_none() {
             return Err(StoreError::NotFound("filing"));

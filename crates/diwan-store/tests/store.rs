@@ -755,6 +755,108 @@ async fn a_filing_failing_half_way_leaves_nothing() {
     }
 }
 
+/// A receipt stored in two parts (the prefix every receipt shares, and its own tail) keeps
+/// both blobs, and fsck checks that they make the receipt whose hash is recorded.
+#[tokio::test]
+async fn receipts_stored_in_two_parts_are_kept_and_checked() {
+    use diwan_store::portal::ReceiptParts;
+    use diwan_store::registry::PortalFiling;
+    use diwan_store::BlobHash;
+    for t in stores().await {
+        let o = org(&t.store, "SPLIT").await;
+        let mut filings = Vec::new();
+        for token in ["split-1", "split-2", "whole-3"] {
+            let mut n = new_corr(&t.store, &o.incoming, token, token.as_bytes()).await;
+            n.portal = Some(PortalFiling {
+                tracking_hash: "h".repeat(64),
+                receipt_token: token.into(),
+                email: None,
+                phone: Some("0600000000".into()),
+                notification: None,
+            });
+            let r = o
+                .tenant
+                .register_correspondence(n, &actor(), OFFSET)
+                .await
+                .unwrap();
+            filings.push(r.id);
+        }
+        let prefix = b"%PDF-1.7 the fonts every receipt shares ".repeat(100);
+        let mut prefix_blob = t.store.blobs().stage_bytes(&prefix).await.unwrap();
+        t.store.blobs().promote(&mut prefix_blob).await.unwrap();
+        let json = BlobHash::of(b"{}").to_hex();
+        let mut parts = Vec::new();
+        for (i, id) in filings[..2].iter().enumerate() {
+            let tail = format!("this receipt's own objects {i} %%EOF");
+            let mut tail_blob = t.store.blobs().stage_bytes(tail.as_bytes()).await.unwrap();
+            t.store.blobs().promote(&mut tail_blob).await.unwrap();
+            let whole = BlobHash::of(&[&prefix[..], tail.as_bytes()].concat()).to_hex();
+            let p = ReceiptParts {
+                prefix: prefix_blob.hash().to_hex(),
+                tail: tail_blob.hash().to_hex(),
+            };
+            t.store
+                .set_receipts(*id, &whole, &json, Some(&p))
+                .await
+                .unwrap();
+            assert_eq!(
+                t.store.filing_of(*id).await.unwrap().unwrap().receipt_parts,
+                Some(p.clone())
+            );
+            parts.push(p);
+        }
+        // A receipt stored whole, as before: its hash names its blob.
+        let mut whole_blob = t
+            .store
+            .blobs()
+            .stage_bytes(b"%PDF-1.7 whole")
+            .await
+            .unwrap();
+        t.store.blobs().promote(&mut whole_blob).await.unwrap();
+        t.store
+            .set_receipts(filings[2], &whole_blob.hash().to_hex(), &json, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            t.store
+                .filing_of(filings[2])
+                .await
+                .unwrap()
+                .unwrap()
+                .receipt_parts,
+            None
+        );
+
+        let referenced = t.store.referenced_blobs().await.unwrap();
+        for h in [&parts[0].prefix, &parts[0].tail, &parts[1].tail] {
+            assert!(referenced.contains(h), "{}", t.name);
+        }
+        assert!(referenced.contains(&whole_blob.hash().to_hex()));
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{}: {:?}", t.name, report.damage);
+        assert!(report.orphan_blobs.is_empty(), "{:?}", report.orphan_blobs);
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 0);
+
+        // A recorded hash the two parts do not make is damage, named by filing.
+        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE filings SET receipt_pdf = $1 WHERE correspondence_id = $2")
+            .bind("0".repeat(64))
+            .bind(filings[1].to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert_eq!(report.damage.len(), 1, "{}: {:?}", t.name, report.damage);
+        assert!(
+            report.damage[0].message.contains(&filings[1].to_string())
+                && report.damage[0].message.contains("two parts"),
+            "{:?}",
+            report.damage
+        );
+    }
+}
+
 /// Every query word is a prefix on both engines (PostgreSQL expands it to the index's lexemes),
 /// including words that reach a record after its registration (a document's text).
 #[tokio::test]

@@ -60,7 +60,8 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert_eq!(dir["items"][0]["registry_offices"][0]["code"], "BO-COMMUNE");
 
     let meta = json!({"administration": "CTANGER", "filer": citizen(), "subject": "Demande d'autorisation de terrasse", "message": "Bonjour, je sollicite…"});
-    let blobs_before = files_under(&s.data().join("blobs")).len();
+    let blobs = s.data().join("blobs");
+    let blobs_before = files_under(&blobs);
     let letter = pdf("Demande de terrasse");
     let r = file(
         &s,
@@ -79,8 +80,10 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert_eq!(code.len(), 14);
     assert!(filed["receipt_pdf"].as_str().unwrap().ends_with(".pdf"));
     assert!(filed["receipt_json"].as_str().unwrap().ends_with(".json"));
-    // The JSON receipt is the one the PDF embeds, and is stored there only: the filing added
-    // its two documents and the receipt PDF to the blob store, no fourth file.
+    // The JSON receipt is the one the PDF embeds, and is stored there only (no blob of its
+    // own). The PDF is stored in two parts: the bytes every receipt starts with (header and
+    // fonts), once for all, and its own tail. So the filing added its two documents and the
+    // tail to the blob store (and the shared prefix, if no receipt had stored it before).
     let get = |url: &str| Client::new().get(url).send().unwrap().bytes().unwrap();
     let receipt_pdf = get(filed["receipt_pdf"].as_str().unwrap());
     let receipt_json = get(filed["receipt_json"].as_str().unwrap());
@@ -88,7 +91,48 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
     assert!(receipt_pdf
         .windows(receipt_json.len())
         .any(|w| w == receipt_json.as_ref()));
-    assert_eq!(files_under(&s.data().join("blobs")).len(), blobs_before + 3);
+    let read_new = |before: &[std::path::PathBuf]| -> Vec<Vec<u8>> {
+        files_under(&blobs)
+            .iter()
+            .filter(|p| !before.contains(p))
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    };
+    let added = read_new(&blobs_before);
+    let stored: Vec<Vec<u8>> = files_under(&blobs)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let prefix = stored
+        .iter()
+        .find(|b| b.len() >= 16 * 1024 && b.len() < receipt_pdf.len() && receipt_pdf.starts_with(b))
+        .expect("the receipts' shared prefix is a blob")
+        .clone();
+    assert!(
+        added.iter().any(|b| b[..] == receipt_pdf[prefix.len()..]),
+        "the tail is a blob"
+    );
+    assert!(
+        !stored.iter().any(|b| b[..] == receipt_pdf[..]),
+        "not stored whole"
+    );
+    assert_eq!(added.len(), 3 + usize::from(added.contains(&prefix)));
+    // The next filing's receipt starts with the same bytes, and stores only its tail.
+    let blobs_between = files_under(&blobs);
+    let mut other = citizen();
+    other["email"] = json!("relance@example.ma");
+    let second = file(
+        &s,
+        &json!({"administration": "CTANGER", "filer": other, "subject": "Relance"}),
+        vec![("relance.pdf", pdf("Relance"))],
+    );
+    assert_eq!(second.status(), 201);
+    let second: Value = second.json().unwrap();
+    let second_pdf = get(second["receipt_pdf"].as_str().unwrap());
+    assert!(second_pdf.starts_with(&prefix));
+    let added = read_new(&blobs_between);
+    assert_eq!(added.len(), 2, "the document and the receipt's tail");
+    assert!(added.iter().any(|b| b[..] == second_pdf[prefix.len()..]));
     // The metrics count the receipt and the processor time its sealing took.
     let m = s.metrics();
     let metric = |name: &str| -> f64 {

@@ -581,7 +581,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     if args.filings > 0 {
-        filings(&c, &base, &args, engine, server.child.id()).await?;
+        let blobs = server._dir.path().join("blobs");
+        filings(&c, &base, &args, engine, server.child.id(), &blobs).await?;
     }
 
     // Memory while uploading a large file.
@@ -670,6 +671,7 @@ async fn filings(
     args: &BenchArgs,
     engine: &str,
     pid: u32,
+    blobs: &Path,
 ) -> Result<()> {
     let file = |c: reqwest::Client, base: String, i: usize, size: usize| async move {
         let meta = json!({"administration": "MTNRA", "subject": format!("Demande {i}"),
@@ -715,6 +717,7 @@ async fn filings(
             cpu_seconds("self").unwrap_or(0.0),
         )
     };
+    let stored0 = bytes_under(blobs);
     let (server0, client0) = cpu();
     let (threads0, sealing0) = (
         thread_cpu_seconds(pid),
@@ -728,6 +731,7 @@ async fn filings(
         .await?
     };
     let (server1, client1) = cpu();
+    let stored1 = bytes_under(blobs);
     let (threads1, sealing1) = (
         thread_cpu_seconds(pid),
         metric(c, base, "diwan_receipt_sealing_cpu_seconds_total").await?,
@@ -763,6 +767,11 @@ async fn filings(
          blob syncs {blob_sync:.2} ms, database reads {readers:.2} ms, requests and the rest {:.2} ms",
         per(server0, server1) - sealing - writer - blob_sync - readers
     );
+    println!(
+        "stored per filing: {:.1} KB of blobs (its {} B document and its sealed receipt)",
+        stored1.saturating_sub(stored0) as f64 / args.filings as f64 / 1000.0,
+        args.size
+    );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();
     for i in 0..200 {
@@ -788,6 +797,21 @@ async fn filings(
         );
     }
     Ok(())
+}
+
+/// Bytes of the files under `dir` (0 for what cannot be read).
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Runs `total` operations, `concurrency` at a time; returns the elapsed time and the sorted

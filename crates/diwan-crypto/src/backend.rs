@@ -37,6 +37,22 @@ pub trait SigningBackend: Send + Sync {
     fn max_signature_len(&self) -> usize;
     /// Signs a digest computed with `alg`: a DER ECDSA signature, or an RSA PKCS#1 v1.5 one.
     fn sign_digest(&self, alg: DigestAlg, digest: &[u8]) -> Result<Vec<u8>>;
+    /// Signs a message hashed with `alg`. By default the message is hashed here and its digest
+    /// signed; a key in this process signs the message itself, which lets a faster
+    /// implementation (that hashes on its own) do it.
+    fn sign_message(&self, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
+        self.sign_digest(alg, &alg.digest(message))
+    }
+}
+
+fn sign_message_with(key: &PrivateKey, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
+    if alg != DigestAlg::Sha256 {
+        return Err(CryptoError::Unsupported(format!(
+            "signing {} digests",
+            alg.name()
+        )));
+    }
+    key.sign_sha256(message)
 }
 
 fn sign_with(key: &PrivateKey, alg: DigestAlg, digest: &[u8]) -> Result<Vec<u8>> {
@@ -75,6 +91,9 @@ impl SigningBackend for InMemoryKey {
     fn sign_digest(&self, alg: DigestAlg, digest: &[u8]) -> Result<Vec<u8>> {
         sign_with(&self.key, alg, digest)
     }
+    fn sign_message(&self, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
+        sign_message_with(&self.key, alg, message)
+    }
 }
 
 impl SigningBackend for crate::cms::CmsSigner<'_> {
@@ -92,6 +111,9 @@ impl SigningBackend for crate::cms::CmsSigner<'_> {
     }
     fn sign_digest(&self, alg: DigestAlg, digest: &[u8]) -> Result<Vec<u8>> {
         sign_with(self.key, alg, digest)
+    }
+    fn sign_message(&self, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
+        sign_message_with(self.key, alg, message)
     }
 }
 

@@ -132,10 +132,7 @@ pub(crate) fn build(b: Build<'_>) -> Result<Vec<u8>> {
     }
     let signed_attrs = SetOfVec::try_from(attrs)?;
     // The signature covers the DER encoding of the attributes as a SET OF (RFC 5652 §5.4).
-    let signature = s.sign_digest(
-        DigestAlg::Sha256,
-        &DigestAlg::Sha256.digest(&signed_attrs.to_der()?),
-    )?;
+    let signature = s.sign_message(DigestAlg::Sha256, &signed_attrs.to_der()?)?;
     let unsigned_attrs = match b.timestamp {
         Some(tsa) => {
             let imprint: [u8; 32] =

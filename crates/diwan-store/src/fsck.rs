@@ -253,12 +253,7 @@ impl Store {
     pub async fn referenced_blobs(&self) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
         for r in crate::BLOB_REFERENCES {
-            let sql = format!(
-                "SELECT DISTINCT {} FROM {} WHERE {}",
-                r.column,
-                r.table,
-                r.condition()
-            );
+            let sql = r.all_sql();
             let mut rows = sqlx::query(&sql).fetch(self.read());
             while let Some(r) = rows.try_next().await? {
                 if let Some(h) = r.try_get::<Option<String>, _>(0)? {
@@ -285,12 +280,7 @@ impl Store {
 
     async fn references_blob(&self, h: &BlobHash) -> Result<bool> {
         for r in crate::BLOB_REFERENCES {
-            let sql = format!(
-                "SELECT 1 FROM {} WHERE {} = $1 AND {} LIMIT 1",
-                r.table,
-                r.column,
-                r.condition()
-            );
+            let sql = r.any_sql();
             if sqlx::query(&sql)
                 .bind(h.to_hex())
                 .fetch_optional(self.read())

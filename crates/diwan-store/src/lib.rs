@@ -130,11 +130,26 @@ pub(crate) struct BlobReference {
 
 impl BlobReference {
     /// The condition selecting the rows whose `column` names a stored blob.
-    pub(crate) fn condition(&self) -> String {
+    fn condition(&self) -> String {
         match self.only_where {
             Some(w) => format!("{} IS NOT NULL AND ({w})", self.column),
             None => format!("{} IS NOT NULL", self.column),
         }
+    }
+
+    /// Every blob hash these rows hold, once each.
+    pub(crate) fn all_sql(&self) -> String {
+        let (t, c) = (self.table, self.column);
+        format!("SELECT DISTINCT {c} FROM {t} WHERE {}", self.condition())
+    }
+
+    /// A row referring to the blob `$1`, if any.
+    pub(crate) fn any_sql(&self) -> String {
+        let (t, c) = (self.table, self.column);
+        format!(
+            "SELECT 1 FROM {t} WHERE {c} = $1 AND {} LIMIT 1",
+            self.condition()
+        )
     }
 }
 

@@ -137,25 +137,19 @@ impl App {
         } else {
             filing
         };
+        let parse = |hash: &str| {
+            diwan_store::BlobHash::parse(hash).map_err(|e| AppError::Internal(e.to_string()))
+        };
         let stored = |hash: Option<String>| {
-            let hash = hash.ok_or_else(|| AppError::Internal("receipt not stored".into()))?;
-            diwan_store::BlobHash::parse(&hash).map_err(|e| AppError::Internal(e.to_string()))
+            parse(&hash.ok_or_else(|| AppError::Internal("receipt not stored".into()))?)
         };
         let pdf_hash = stored(filing.receipt_pdf)?;
+        let blobs = self.store.blobs();
         let pdf = match &filing.receipt_parts {
-            None => self.store.blobs().read(&pdf_hash).await?,
+            None => blobs.read(&pdf_hash).await?,
             Some(parts) => {
-                let mut pdf = self
-                    .store
-                    .blobs()
-                    .read(&stored(Some(parts.prefix.clone()))?)
-                    .await?;
-                pdf.extend(
-                    self.store
-                        .blobs()
-                        .read(&stored(Some(parts.tail.clone()))?)
-                        .await?,
-                );
+                let mut pdf = blobs.read(&parse(&parts.prefix)?).await?;
+                pdf.extend(blobs.read(&parse(&parts.tail)?).await?);
                 if diwan_store::BlobHash::of(&pdf) != pdf_hash {
                     return Err(AppError::Internal(format!(
                         "the stored receipt's two parts do not make the receipt {pdf_hash} (run diwan fsck)"
@@ -214,15 +208,14 @@ impl App {
     /// Stores a sealed receipt PDF whose first `shared` bytes (header and fonts) are the same
     /// in every receipt: those once for all as a blob of their own, and the rest as this
     /// receipt's blob, which saves about 99 KB of disk (and of writing) per filing. A receipt
-    /// without such a prefix is stored whole (None).
+    /// without such a prefix is stored whole (no parts). Also answers the prefix when this
+    /// receipt was the one to store it (this process had not stored it before).
     async fn store_receipt_pdf(
         &self,
         mut pdf: Vec<u8>,
         sha256: [u8; 32],
         shared: usize,
     ) -> Result<(Option<ReceiptParts>, Option<NewPrefix>), AppError> {
-        // The second part of the answer: the prefix, when this receipt stored it (this
-        // process had not stored it before).
         if shared < MIN_SHARED_PREFIX || shared >= pdf.len() {
             // Taken over without a copy; the PDF's hash is the one its sealing computed.
             let mut whole = StagedBlob::from_vec_hashed(pdf, sha256);

@@ -45,23 +45,25 @@ pub trait SigningBackend: Send + Sync {
     }
 }
 
-fn sign_message_with(key: &PrivateKey, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
-    if alg != DigestAlg::Sha256 {
-        return Err(CryptoError::Unsupported(format!(
+/// In-process keys sign with SHA-256 only.
+fn sha256_only(alg: DigestAlg) -> Result<()> {
+    if alg == DigestAlg::Sha256 {
+        Ok(())
+    } else {
+        Err(CryptoError::Unsupported(format!(
             "signing {} digests",
             alg.name()
-        )));
+        )))
     }
+}
+
+fn sign_message_with(key: &PrivateKey, alg: DigestAlg, message: &[u8]) -> Result<Vec<u8>> {
+    sha256_only(alg)?;
     key.sign_sha256(message)
 }
 
 fn sign_with(key: &PrivateKey, alg: DigestAlg, digest: &[u8]) -> Result<Vec<u8>> {
-    if alg != DigestAlg::Sha256 {
-        return Err(CryptoError::Unsupported(format!(
-            "signing {} digests",
-            alg.name()
-        )));
-    }
+    sha256_only(alg)?;
     let d: &[u8; 32] = digest
         .try_into()
         .map_err(|_| CryptoError::Key("a SHA-256 digest has 32 bytes".into()))?;
@@ -152,6 +154,7 @@ mod tests {
                 .signature_ok
         );
         assert!(backend.sign_digest(DigestAlg::Sha384, &[0; 48]).is_err());
+        assert!(backend.sign_message(DigestAlg::Sha384, data).is_err());
         assert!(backend.sign_digest(DigestAlg::Sha256, &[0; 31]).is_err());
     }
 }

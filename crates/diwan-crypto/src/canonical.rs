@@ -47,21 +47,24 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Result<()> {
             }
             out.push(b']');
         }
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(k, out);
-                out.push(b':');
-                write(&o[*k], out)?;
-            }
-            out.push(b'}');
-        }
+        Value::Object(o) => write_object(o, out)?,
     }
+    Ok(())
+}
+
+fn write_object(o: &Map<String, Value>, out: &mut Vec<u8>) -> Result<()> {
+    let mut keys: Vec<&String> = o.keys().collect();
+    keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push(b'{');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        write(&o[*k], out)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 
@@ -97,7 +100,8 @@ pub fn sign(doc: &Value, key: &PrivateKey, chain: &[&Certificate]) -> Result<Val
     };
     let mut unsigned = map.clone();
     unsigned.remove("signature");
-    let bytes = canonical_json(&Value::Object(unsigned.clone()))?;
+    let mut bytes = Vec::with_capacity(4096);
+    write_object(&unsigned, &mut bytes)?;
     let sig = key.sign_sha256(&bytes)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let alg = match key {

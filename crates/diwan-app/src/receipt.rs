@@ -192,13 +192,14 @@ impl App {
                 parts.as_ref(),
             )
             .await?;
-        if let Some((bytes, hash)) = new_prefix {
+        if let Some(stored) = new_prefix {
             // A garbage collection running between the prefix's storing and its first
             // reference would have taken it: now referenced, it is put back if so.
-            if !self.store.blobs().exists(&hash).await? {
+            let (bytes, hash) = stored.as_ref();
+            if !self.store.blobs().exists(hash).await? {
                 self.store
                     .blobs()
-                    .promote(&mut StagedBlob::from_vec(bytes))
+                    .promote(&mut StagedBlob::from_vec(bytes.clone()))
                     .await?;
             }
         }
@@ -215,7 +216,7 @@ impl App {
         mut pdf: Vec<u8>,
         sha256: [u8; 32],
         shared: usize,
-    ) -> Result<(Option<ReceiptParts>, Option<NewPrefix>), AppError> {
+    ) -> Result<(Option<ReceiptParts>, Option<std::sync::Arc<NewPrefix>>), AppError> {
         if shared < MIN_SHARED_PREFIX || shared >= pdf.len() {
             // Taken over without a copy; the PDF's hash is the one its sealing computed.
             let mut whole = StagedBlob::from_vec_hashed(pdf, sha256);
@@ -225,11 +226,12 @@ impl App {
         let (prefix, new_prefix) = match self.receipt_prefix.known(&pdf[..shared]) {
             Some(hash) => (hash, None),
             None => {
-                let bytes = pdf[..shared].to_vec();
-                let mut blob = StagedBlob::from_vec(bytes.clone());
+                let mut blob = StagedBlob::from_vec(pdf[..shared].to_vec());
                 self.store.blobs().promote(&mut blob).await?;
-                self.receipt_prefix.remember(bytes.clone(), blob.hash());
-                (blob.hash(), Some((bytes, blob.hash())))
+                let stored = self
+                    .receipt_prefix
+                    .remember(pdf[..shared].to_vec(), blob.hash());
+                (blob.hash(), Some(stored))
             }
         };
         let mut tail = StagedBlob::from_vec(pdf.split_off(shared));
@@ -556,11 +558,13 @@ impl StoredPrefix {
     }
 
     /// Remembers the blob just stored with these bytes (filings are never deleted, so once a
-    /// receipt refers to it, it stays).
-    fn remember(&self, bytes: Vec<u8>, hash: diwan_store::BlobHash) {
+    /// receipt refers to it, it stays), and hands them back.
+    fn remember(&self, bytes: Vec<u8>, hash: diwan_store::BlobHash) -> std::sync::Arc<NewPrefix> {
+        let stored = std::sync::Arc::new((bytes, hash));
         if let Ok(mut known) = self.known.lock() {
-            *known = Some(std::sync::Arc::new((bytes, hash)));
+            *known = Some(std::sync::Arc::clone(&stored));
         }
+        stored
     }
 }
 

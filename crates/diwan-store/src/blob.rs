@@ -446,6 +446,23 @@ impl GroupSync {
     }
 }
 
+/// In-memory promotions up to this many bytes in all make their system calls on the calling
+/// thread; larger ones, and staged files, on a blocking thread.
+const INLINE_PROMOTION: usize = 512 * 1024;
+
+/// Runs `f` here when `inline`, else on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    if inline {
+        return Ok(f());
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 /// Where a promotion stands after its first step.
 enum Placed {
     /// The content is already stored under its name.
@@ -523,8 +540,19 @@ impl BlobStore for LocalBlobStore {
                 _ => None,
             })
             .collect();
+        // Small blobs in memory (a filing's document, a receipt) take a few short system calls:
+        // made here, they cost less than the hand-over to a blocking thread and back.
+        let inline = jobs.iter().all(|(c, _)| !matches!(c, Staged::File(_)))
+            && jobs
+                .iter()
+                .map(|(c, _)| match c {
+                    Staged::Memory(b) => b.len(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+                <= INLINE_PROMOTION;
         let outcome = async {
-            let placed = tokio::task::spawn_blocking(move || {
+            let placed = blocking(inline, move || {
                 jobs.iter()
                     .map(|(content, dst)| {
                         let ours = matches!(content, Staged::Memory(_));
@@ -532,8 +560,7 @@ impl BlobStore for LocalBlobStore {
                     })
                     .collect::<Vec<_>>()
             })
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .await?;
             // Written under temporary names: (from, to, whether the temporary file is ours).
             let mut pending = Vec::new();
             let mut failed = None;
@@ -564,7 +591,7 @@ impl BlobStore for LocalBlobStore {
             if pending.is_empty() {
                 return Ok(());
             }
-            tokio::task::spawn_blocking(move || {
+            blocking(inline, move || {
                 let mut outcome = Ok(());
                 for (from, dst, ours) in &pending {
                     if let Err(e) = std::fs::rename(from, dst) {
@@ -577,8 +604,7 @@ impl BlobStore for LocalBlobStore {
                 }
                 outcome
             })
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
+            .await??;
             self.sync.sync().await
         }
         .await;

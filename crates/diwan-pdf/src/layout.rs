@@ -339,7 +339,9 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
     let runs = match cached {
         Some(runs) => runs,
         None => {
-            let runs: Arc<[Run]> = match by_words(text, style, direction) {
+            let composed = by_words(text, style, direction)
+                .or_else(|| by_characters(text, style.bold, direction));
+            let runs: Arc<[Run]> = match composed {
                 Some(run) => Arc::new([run]),
                 None => shape_runs(text, style.bold, direction).into(),
             };
@@ -399,6 +401,109 @@ fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
             append(&mut line, &shape(word, style, direction), at)?;
             at += word.len();
         }
+    }
+    Some(line)
+}
+
+/// Printable ASCII, the characters `by_characters` composes.
+const ASCII_FIRST: u8 = b' ';
+const ASCII_COUNT: usize = 95;
+
+/// For one weight of the Latin font: each printable ASCII character shaped alone (its glyph and
+/// advance, when it is one plain glyph), and whether each pair of them shapes as those two
+/// glyphs side by side (no kerning, ligature or other substitution between them). Filled as
+/// characters and pairs are first met.
+struct AsciiShapes {
+    single: [OnceLock<Option<(GlyphId, f32)>>; ASCII_COUNT],
+    /// 0 not known yet, 1 side by side, 2 not.
+    pairs: [std::sync::atomic::AtomicU8; ASCII_COUNT * ASCII_COUNT],
+}
+
+impl AsciiShapes {
+    const fn new() -> Self {
+        Self {
+            single: [const { OnceLock::new() }; ASCII_COUNT],
+            pairs: [const { std::sync::atomic::AtomicU8::new(0) }; ASCII_COUNT * ASCII_COUNT],
+        }
+    }
+
+    fn single(&self, c: u8, bold: bool) -> Option<(GlyphId, f32)> {
+        *self.single[usize::from(c - ASCII_FIRST)].get_or_init(|| {
+            let text = [c];
+            let run = shape_segment(std::str::from_utf8(&text).ok()?, Family::Sans, bold, false)?;
+            match run.glyphs.as_slice() {
+                [g] if g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0 => {
+                    Some((g.glyph_id, g.x_advance))
+                }
+                _ => None,
+            }
+        })
+    }
+
+    fn side_by_side(&self, a: u8, b: u8, bold: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot =
+            &self.pairs[usize::from(a - ASCII_FIRST) * ASCII_COUNT + usize::from(b - ASCII_FIRST)];
+        match slot.load(Relaxed) {
+            1 => return true,
+            2 => return false,
+            _ => {}
+        }
+        let plain = |c| self.single(c, bold);
+        let text = [a, b];
+        let clean = match (plain(a), plain(b), std::str::from_utf8(&text).ok()) {
+            (Some(ga), Some(gb), Some(pair)) => shape_segment(pair, Family::Sans, bold, false)
+                .is_some_and(|run| match run.glyphs.as_slice() {
+                    [x, y] => [(x, ga), (y, gb)].iter().all(|(g, (id, adv))| {
+                        g.glyph_id == *id
+                            && g.x_advance == *adv
+                            && g.x_offset == 0.0
+                            && g.y_offset == 0.0
+                            && g.y_advance == 0.0
+                    }),
+                    _ => false,
+                }),
+            _ => false,
+        };
+        slot.store(if clean { 1 } else { 2 }, Relaxed);
+        clean
+    }
+}
+
+static ASCII_SHAPES: [AsciiShapes; 2] = [AsciiShapes::new(), AsciiShapes::new()];
+
+/// A left-to-right line of printable ASCII, laid out character by character when every pair of
+/// neighbours shapes as the two glyphs side by side: the new words of each receipt (numbers,
+/// times, hashes, codes) without running the shaper. The font's lookups that could join or move
+/// glyphs act on neighbours (a test compares the result with the shaper on many strings). None
+/// for any other text, and for text with a pair that does not shape side by side.
+fn by_characters(text: &str, bold: bool, direction: Direction) -> Option<Run> {
+    let bytes = text.as_bytes();
+    if direction != Direction::Ltr
+        || bytes.len() < 2
+        || !bytes.iter().all(|b| (ASCII_FIRST..0x7f).contains(b))
+    {
+        return None;
+    }
+    let table = &ASCII_SHAPES[usize::from(bold)];
+    if !bytes
+        .windows(2)
+        .all(|p| table.side_by_side(p[0], p[1], bold))
+    {
+        return None;
+    }
+    let mut line = Run {
+        family: Family::Sans,
+        bold,
+        text: text.to_string(),
+        glyphs: Vec::with_capacity(bytes.len()),
+        width_em: 0.0,
+    };
+    for (i, b) in bytes.iter().enumerate() {
+        let (id, advance) = table.single(*b, bold)?;
+        line.glyphs
+            .push(KrillaGlyph::new(id, advance, 0.0, 0.0, 0.0, i..i + 1, None));
+        line.width_em += advance;
     }
     Some(line)
 }
@@ -690,6 +795,92 @@ mod tests {
         assert!(by_words("Demande — طلب", style, Direction::Ltr).is_none());
         assert!(by_words("ⵜⴰⵎⴰⵡⴰⵙⵜ ⵏ", style, Direction::Ltr).is_none());
         assert!(by_words("plain words", style, Direction::Rtl).is_none());
+    }
+
+    #[test]
+    fn ascii_composed_by_characters_is_what_the_shaper_gives() {
+        // Receipts' own words, the pairs the Latin font kerns or joins, and many random strings
+        // of printable ASCII: wherever characters are composed, the glyphs, advances and text
+        // ranges are the shaper's.
+        let mut corpus: Vec<String> = [
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "BO-CENTRAL/A/2026/000043",
+            "2026-11-24T17:23:45Z",
+            "17:23:45",
+            "(UTC+01:00)",
+            "https://courrier.example.ma/verifier?n=BO-CENTRAL%2FA%2F2026%2F000043",
+            "AVAWAYTo",
+            "office",
+            "L'Ty.",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 2 + (seed % 24) as usize;
+            corpus.push(
+                (0..len)
+                    .map(|i| char::from(ASCII_FIRST + ((seed >> (i % 8 * 8)) as u8 ^ i as u8) % 95))
+                    .collect(),
+            );
+        }
+        let mut composed_count = 0;
+        for text in &corpus {
+            for bold in [false, true] {
+                let Some(composed) = by_characters(text, bold, Direction::Ltr) else {
+                    continue;
+                };
+                composed_count += 1;
+                let whole = shape_runs(text, bold, Direction::Ltr);
+                assert_eq!(whole.len(), 1, "{text:?}");
+                let whole = &whole[0];
+                assert_eq!(composed.glyphs.len(), whole.glyphs.len(), "{text:?}");
+                for (a, b) in composed.glyphs.iter().zip(&whole.glyphs) {
+                    assert_eq!(
+                        (
+                            a.glyph_id,
+                            &a.text_range,
+                            a.x_advance,
+                            a.x_offset,
+                            a.y_offset
+                        ),
+                        (
+                            b.glyph_id,
+                            &b.text_range,
+                            b.x_advance,
+                            b.x_offset,
+                            b.y_offset
+                        ),
+                        "{text:?} (bold {bold})"
+                    );
+                }
+                assert!(
+                    (composed.width_em - whole.width_em).abs() < 1e-4,
+                    "{text:?}"
+                );
+            }
+        }
+        // The receipts' hashes, numbers and times are composed; kerned pairs are not.
+        for text in &corpus[..4] {
+            assert!(
+                by_characters(text, false, Direction::Ltr).is_some(),
+                "{text:?}"
+            );
+        }
+        assert!(by_characters("AVAWAYTo", false, Direction::Ltr).is_none());
+        assert!(
+            by_characters("office", false, Direction::Ltr).is_none() || {
+                let whole = shape_runs("office", false, Direction::Ltr);
+                whole[0].glyphs.len() == 6
+            }
+        );
+        assert!(by_characters("Numéro", false, Direction::Ltr).is_none());
+        assert!(by_characters("abc", false, Direction::Rtl).is_none());
+        assert!(composed_count > 1000, "{composed_count}");
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! A registration's transaction is short, but its commit must reach the disk (an acknowledged
 //! filing is durable), and commits to one SQLite file are serial. So registrations that arrive
-//! together are written in one transaction by a single writer task: each inside its own
-//! savepoint — a failing registration is rolled back alone and its caller gets its error — then
-//! one commit makes the whole batch durable, and only then does every caller get its number.
+//! together are written in one transaction by a single writer task — a failing registration
+//! gets its error and leaves nothing behind (on PostgreSQL it is rolled back to its savepoint;
+//! on SQLite the batch is rolled back and written again without it) — then one commit makes the
+//! whole batch durable, and only then does every caller get its number.
 //! Numbers are still allocated in the same transaction as their record; under PostgreSQL the
 //! counter row lock keeps them gapless across several servers as well.
 //!
@@ -53,41 +54,45 @@ pub(crate) enum Job {
 
 impl Job {
     fn fail(self, e: StoreError) {
-        match self {
-            Job::Register { reply, .. } => {
-                let _ = reply.send(Err(e));
-            }
-            Job::Receipts { reply, .. } | Job::TreeHead { reply, .. } => {
-                let _ = reply.send(Err(e));
-            }
-        }
+        self.answer(Err(e));
     }
-}
 
-/// A job written inside the batch's transaction, answered once the batch is committed.
-enum Written {
-    Registered(oneshot::Sender<Result<Registered>>, Registered),
-    /// Receipts recorded or a tree head saved: the rows written.
-    Rows(oneshot::Sender<Result<u64>>, u64),
-}
-
-impl Written {
-    fn answer(self, outcome: std::result::Result<(), String>) {
+    /// Answers the caller with what writing the job gave (once committed) or its error.
+    fn answer(self, outcome: Result<Outcome>) {
         match (self, outcome) {
-            (Written::Registered(reply, r), Ok(())) => {
+            (Job::Register { reply, .. }, Ok(Outcome::Registered(r))) => {
                 let _ = reply.send(Ok(r));
             }
-            (Written::Registered(reply, _), Err(m)) => {
-                let _ = reply.send(Err(StoreError::Unavailable(m)));
+            (Job::Register { reply, .. }, Ok(Outcome::Rows(_))) => {
+                let _ = reply.send(Err(StoreError::Unavailable(
+                    "a registration answered with rows".into(),
+                )));
             }
-            (Written::Rows(reply, n), Ok(())) => {
-                let _ = reply.send(Ok(n));
+            (Job::Register { reply, .. }, Err(e)) => {
+                let _ = reply.send(Err(e));
             }
-            (Written::Rows(reply, _), Err(m)) => {
-                let _ = reply.send(Err(StoreError::Unavailable(m)));
+            (Job::Receipts { reply, .. } | Job::TreeHead { reply, .. }, outcome) => {
+                let _ = reply.send(outcome.and_then(|o| match o {
+                    Outcome::Rows(n) => Ok(n),
+                    Outcome::Registered(_) => Err(StoreError::Unavailable(
+                        "a write answered with a registration".into(),
+                    )),
+                }));
             }
         }
     }
+
+    /// Whether the job is a single statement (which SQLite undoes alone when it fails).
+    fn single_statement(&self) -> bool {
+        !matches!(self, Job::Register { .. })
+    }
+}
+
+/// What a job wrote inside the batch's transaction, given to its caller once committed.
+enum Outcome {
+    Registered(Registered),
+    /// Receipts recorded or a tree head saved: the rows written.
+    Rows(u64),
 }
 
 /// The handle through which registrations are submitted.
@@ -173,67 +178,41 @@ fn stopped() -> StoreError {
 }
 
 /// Writes one job inside the batch's transaction.
-async fn write_job<E: Exec + ?Sized>(
-    tx: &mut E,
-    job: Job,
-) -> std::result::Result<Written, (Job, StoreError)> {
+async fn write_job<E: Exec + ?Sized>(tx: &mut E, job: &Job) -> Result<Outcome> {
     match job {
         Job::Register {
             admin,
             actor,
             prepared,
-            reply,
-        } => match write_registration(tx, &admin.to_string(), &prepared, &actor).await {
-            Ok(r) => Ok(Written::Registered(reply, r)),
-            Err(e) => Err((
-                Job::Register {
-                    admin,
-                    actor,
-                    prepared,
-                    reply,
-                },
-                e,
-            )),
-        },
+            ..
+        } => write_registration(tx, &admin.to_string(), prepared, actor)
+            .await
+            .map(Outcome::Registered),
         Job::Receipts {
             filing,
             pdf_sha256,
             json_sha256,
             parts,
-            reply,
+            ..
         } => {
             // Receipts are produced once: a second recording keeps the first ones.
-            let written = tx
-                .execute(
-                    "UPDATE filings SET receipt_pdf = $2, receipt_json = $3, receipt_prefix = $4, receipt_tail = $5 \
-                     WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
-                    args![
-                        filing.to_string(),
-                        &pdf_sha256,
-                        &json_sha256,
-                        parts.as_ref().map(|p| p.prefix.as_str()),
-                        parts.as_ref().map(|p| p.tail.as_str())
-                    ],
-                )
-                .await;
-            match written {
-                Ok(n) => Ok(Written::Rows(reply, n)),
-                Err(e) => Err((
-                    Job::Receipts {
-                        filing,
-                        pdf_sha256,
-                        json_sha256,
-                        parts,
-                        reply,
-                    },
-                    e,
-                )),
-            }
+            tx.execute(
+                "UPDATE filings SET receipt_pdf = $2, receipt_json = $3, receipt_prefix = $4, receipt_tail = $5 \
+                 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
+                args![
+                    filing.to_string(),
+                    pdf_sha256,
+                    json_sha256,
+                    parts.as_ref().map(|p| p.prefix.as_str()),
+                    parts.as_ref().map(|p| p.tail.as_str())
+                ],
+            )
+            .await
+            .map(Outcome::Rows)
         }
-        Job::TreeHead { head, reply } => match crate::log::insert_tree_head(tx, &head).await {
-            Ok(n) => Ok(Written::Rows(reply, n)),
-            Err(e) => Err((Job::TreeHead { head, reply }, e)),
-        },
+        Job::TreeHead { head, .. } => crate::log::insert_tree_head(tx, head)
+            .await
+            .map(Outcome::Rows),
     }
 }
 
@@ -300,7 +279,7 @@ async fn write_batch_pool(pool: &AnyPool, batch: Vec<Job>) {
         Err(e) => return fail_all(batch, &e.to_string()),
     };
     // PostgreSQL aborts the whole transaction on an error: every job needs its savepoint.
-    let Some(done) = write_jobs(&mut tx, batch, true).await else {
+    let Some(done) = write_jobs_in_savepoints(&mut tx, batch).await else {
         return;
     };
     let committing = std::time::Instant::now();
@@ -308,26 +287,50 @@ async fn write_batch_pool(pool: &AnyPool, batch: Vec<Job>) {
     answer_all(done, committed, committing);
 }
 
-async fn write_batch_direct(conn: &mut rusqlite::Connection, batch: Vec<Job>) {
-    if !conn.is_autocommit() {
-        // A transaction left open by a failure that could not even roll back.
-        let _ = conn.execute_batch("ROLLBACK");
+/// SQLite: the jobs written one after the other, without savepoints (two statements fewer per
+/// registration). A single statement that fails is undone alone by SQLite and answered with its
+/// error. A registration that fails half-way rolls the whole transaction back: it is answered
+/// with its error and the batch is written again without it (each round drops a job, so this
+/// ends), so the failing registration consumes no number and leaves nothing behind.
+async fn write_batch_direct(conn: &mut rusqlite::Connection, mut batch: Vec<Job>) {
+    while !batch.is_empty() {
+        if !conn.is_autocommit() {
+            // A transaction left open by a failure that could not even roll back.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            return fail_all(batch, &e.to_string());
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut failed = None;
+        for (i, job) in batch.iter().enumerate() {
+            match write_job(conn, job).await {
+                Ok(o) => outcomes.push(Ok(o)),
+                Err(e) if job.single_statement() => outcomes.push(Err(e)),
+                Err(e) => {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+        }
+        if let Some((i, e)) = failed {
+            if let Err(re) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %re, "rollback of a registration batch failed");
+            }
+            batch.remove(i).fail(e);
+            continue;
+        }
+        let committing = std::time::Instant::now();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return answer_all(
+            batch.into_iter().zip(outcomes).collect(),
+            committed,
+            committing,
+        );
     }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return fail_all(batch, &e.to_string());
-    }
-    // A job of one statement needs no savepoint on SQLite: a statement that fails is undone
-    // alone and the transaction goes on. Two statements fewer per receipt recorded.
-    let Some(done) = write_jobs(conn, batch, false).await else {
-        let _ = conn.execute_batch("ROLLBACK");
-        return;
-    };
-    let committing = std::time::Instant::now();
-    let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-    if committed.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    answer_all(done, committed, committing);
 }
 
 fn fail_all(batch: Vec<Job>, e: &str) {
@@ -339,8 +342,10 @@ fn fail_all(batch: Vec<Job>, e: &str) {
     }
 }
 
+/// Answers every job of a batch once its commit is known: what it wrote if the commit
+/// succeeded, the commit's error otherwise; a job that failed on its own keeps its error.
 fn answer_all(
-    done: Vec<Written>,
+    done: Vec<(Job, Result<Outcome>)>,
     committed: std::result::Result<(), String>,
     committing: std::time::Instant,
 ) {
@@ -351,48 +356,43 @@ fn answer_all(
     if let Err(e) = &committed {
         tracing::error!(error = %e, "registration batch commit failed");
     }
-    let outcome = committed.map_err(|e| format!("commit failed: {e}"));
-    for w in done {
-        w.answer(outcome.clone());
+    for (job, outcome) in done {
+        let outcome = match (&committed, outcome) {
+            (Ok(()), o) => o,
+            (Err(_), Err(e)) => Err(e),
+            (Err(m), Ok(_)) => Err(StoreError::Unavailable(format!("commit failed: {m}"))),
+        };
+        job.answer(outcome);
     }
 }
 
-/// Writes a batch's jobs inside the transaction, each registration in its own savepoint (and
-/// every job when `savepoint_every_job`). None when the transaction itself broke: then every
-/// job has been answered with the error, and the caller must roll back.
-async fn write_jobs<E: Exec + ?Sized>(
+/// Writes a batch's jobs inside the transaction, each in its own savepoint. None when the
+/// transaction itself broke: then every job has been answered with the error, and the caller
+/// must roll back.
+async fn write_jobs_in_savepoints<E: Exec + ?Sized>(
     tx: &mut E,
     batch: Vec<Job>,
-    savepoint_every_job: bool,
-) -> Option<Vec<Written>> {
-    let mut done = Vec::with_capacity(batch.len());
+) -> Option<Vec<(Job, Result<Outcome>)>> {
+    let mut done: Vec<(Job, Result<Outcome>)> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
-        if !savepoint_every_job && !matches!(job, Job::Register { .. }) {
-            match write_job(tx, job).await {
-                Ok(w) => done.push(w),
-                Err((job, e)) => job.fail(e),
-            }
-            continue;
-        }
         if let Err(e) = tx.execute("SAVEPOINT registration", args![]).await {
             tracing::error!(error = %e, "savepoint failed");
             let msg = format!("database unavailable: {e}");
-            job.fail(StoreError::Unavailable(msg.clone()));
-            for j in jobs.by_ref() {
+            for j in std::iter::once(job)
+                .chain(jobs.by_ref())
+                .chain(done.into_iter().map(|(j, _)| j))
+            {
                 j.fail(StoreError::Unavailable(msg.clone()));
-            }
-            for w in done {
-                Written::answer(w, Err(msg.clone()));
             }
             return None;
         }
-        match write_job(tx, job).await {
-            Ok(w) => match tx.execute("RELEASE SAVEPOINT registration", args![]).await {
-                Ok(_) => done.push(w),
-                Err(e) => w.answer(Err(format!("database error: {e}"))),
+        match write_job(tx, &job).await {
+            Ok(o) => match tx.execute("RELEASE SAVEPOINT registration", args![]).await {
+                Ok(_) => done.push((job, Ok(o))),
+                Err(e) => job.fail(StoreError::Unavailable(format!("database error: {e}"))),
             },
-            Err((job, e)) => {
+            Err(e) => {
                 let rolled = tx
                     .execute("ROLLBACK TO SAVEPOINT registration", args![])
                     .await;
@@ -556,6 +556,62 @@ mod tests {
         let report = f.store.fsck(&|_, _| {}).await.unwrap();
         assert!(report.is_sound(), "{:?}", report.damage);
         assert_eq!(report.correspondences, 11);
+    }
+
+    /// One batch, written without savepoints: a registration failing half-way rolls the
+    /// transaction back and the batch is written again without it. The others keep gapless
+    /// numbers in their order, a single statement that fails alone keeps its own answer, and the
+    /// store is sound.
+    #[tokio::test]
+    async fn a_batch_is_written_again_without_its_failing_registration() {
+        let f = fixture().await;
+        let mut conn = match super::open_direct(&f.dir.path().join("d.db"), true).unwrap() {
+            super::Writer::Direct(c) => c,
+            super::Writer::Pool(_) => unreachable!(),
+        };
+        let mut batch = Vec::new();
+        let mut answers = Vec::new();
+        let mut receipts = None;
+        for i in 0..8 {
+            let mut p = f.prepare(i).await;
+            if i == 3 || i == 6 {
+                p.register = diwan_core::RegisterId::new();
+            }
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            batch.push(super::Job::Register {
+                admin: f.admin,
+                actor: f.actor.clone(),
+                prepared: Box::new(p),
+                reply,
+            });
+            answers.push(answer);
+            if i == 4 {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                batch.push(super::Job::Receipts {
+                    filing: diwan_core::CorrespondenceId::new(),
+                    pdf_sha256: "00".repeat(32),
+                    json_sha256: "11".repeat(32),
+                    parts: None,
+                    reply,
+                });
+                receipts = Some(answer);
+            }
+        }
+        super::write_batch_direct(&mut conn, batch).await;
+        let mut seqs = Vec::new();
+        for (i, a) in answers.into_iter().enumerate() {
+            match a.await.unwrap() {
+                Ok(r) => seqs.push(r.seq),
+                Err(StoreError::NotFound("register")) => assert!(i == 3 || i == 6, "{i}"),
+                Err(e) => panic!("{i}: {e}"),
+            }
+        }
+        assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+        // An unknown filing: no row updated, answered as such.
+        assert_eq!(receipts.unwrap().await.unwrap().unwrap(), 0);
+        let report = f.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{:?}", report.damage);
+        assert_eq!(report.correspondences, 6);
     }
 
     /// The writer's own connection waits while another connection holds SQLite's write lock,

@@ -566,8 +566,9 @@ impl App {
                 notification,
             }),
         };
+        // Into the register read with the administration (a few seconds ago at most).
         let r = tenant
-            .register_correspondence(new, &Actor::system("portal"), self.offset())
+            .register_correspondence_in(&register, new, &Actor::system("portal"), self.offset())
             .await?;
         // The receipts state the filing as committed: taken from here rather than read back.
         let facts = ReceiptFacts {

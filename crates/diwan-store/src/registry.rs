@@ -335,8 +335,8 @@ impl Tenant {
     /// promoted before the transaction (see [`crate::blob`]).
     ///
     /// Registrations arriving together are committed together (group commit, see
-    /// [`crate::batch`]): each runs inside its own savepoint, so one failing registration never
-    /// affects another, and the answer is given only once the commit is durable.
+    /// [`crate::batch`]): one failing registration never affects another, and the answer is
+    /// given only once the commit is durable.
     pub async fn register_correspondence(
         &self,
         new: NewCorrespondence,
@@ -347,10 +347,42 @@ impl Tenant {
         self.store.submit(self.admin, actor.clone(), prepared).await
     }
 
+    /// As [`Self::register_correspondence`], into a register the caller read from this tenant a
+    /// moment before (the portal keeps its administrations' registers for a few seconds): one
+    /// read fewer per registration. `register` must be the one `new` names. The writer still
+    /// checks, inside the transaction, that the register exists.
+    pub async fn register_correspondence_in(
+        &self,
+        register: &crate::org::Register,
+        new: NewCorrespondence,
+        actor: &Actor,
+        local_offset: UtcOffset,
+    ) -> Result<Registered> {
+        if register.id != new.register {
+            return Err(StoreError::Invalid(
+                "the register given is not the one the correspondence names".into(),
+            ));
+        }
+        let prepared = self
+            .prepare_registration_in(Some(register), new, local_offset)
+            .await?;
+        self.store.submit(self.admin, actor.clone(), prepared).await
+    }
+
     /// Validates a registration and promotes its documents; everything that can fail because of
     /// the request fails here, before any write.
     pub(crate) async fn prepare_registration(
         &self,
+        new: NewCorrespondence,
+        local_offset: UtcOffset,
+    ) -> Result<PreparedRegistration> {
+        self.prepare_registration_in(None, new, local_offset).await
+    }
+
+    /// [`Self::prepare_registration`], with the register already read when `known`.
+    async fn prepare_registration_in(
+        &self,
+        known: Option<&crate::org::Register>,
         mut new: NewCorrespondence,
         local_offset: UtcOffset,
     ) -> Result<PreparedRegistration> {
@@ -373,7 +405,14 @@ impl Tenant {
         }
         // Check the register before anything is written: a register of another administration
         // is simply not found.
-        let reg = self.register(new.register).await?;
+        let read;
+        let reg = match known {
+            Some(r) if r.id == new.register => r,
+            _ => {
+                read = self.register(new.register).await?;
+                &read
+            }
+        };
         if reg.direction != new.direction {
             return Err(StoreError::Invalid(format!(
                 "register {} is a {} register, not {}",

@@ -46,6 +46,29 @@ async fn numbers_are_sequential_and_formatted() {
             .await
             .unwrap();
         assert_eq!(r.number, format!("BO-MJUST/D/{year}/000001"));
+        // Into a register read beforehand (the portal's way): the same sequence; a register
+        // that is not the one named is refused and consumes nothing.
+        let wrong = o
+            .tenant
+            .register_correspondence_in(
+                &o.outgoing,
+                new_corr(&t.store, &o.incoming, "Ailleurs", b"%PDF-1.4 w").await,
+                &actor(),
+                OFFSET,
+            )
+            .await;
+        assert!(matches!(wrong, Err(StoreError::Invalid(_))), "{wrong:?}");
+        let known = o
+            .tenant
+            .register_correspondence_in(
+                &o.incoming,
+                new_corr(&t.store, &o.incoming, "Lettre 6", b"%PDF-1.4 6").await,
+                &actor(),
+                OFFSET,
+            )
+            .await
+            .unwrap();
+        assert_eq!(known.number, format!("BO-MJUST/A/{year}/000006"));
         let c = o.tenant.correspondence(r.id).await.unwrap();
         assert_eq!(c.status, Status::Registered);
         assert_eq!(c.subject, "Réponse");

@@ -760,33 +760,7 @@ mod tests {
                 };
                 let composed = by_words(text, style, Direction::Ltr)
                     .unwrap_or_else(|| panic!("not composable: {text:?}"));
-                let whole = shape_runs(text, bold, Direction::Ltr);
-                assert_eq!(whole.len(), 1, "{text:?}");
-                let whole = &whole[0];
-                assert_eq!(composed.glyphs.len(), whole.glyphs.len(), "{text:?}");
-                for (a, b) in composed.glyphs.iter().zip(&whole.glyphs) {
-                    assert_eq!(
-                        (
-                            a.glyph_id,
-                            &a.text_range,
-                            a.x_advance,
-                            a.x_offset,
-                            a.y_offset
-                        ),
-                        (
-                            b.glyph_id,
-                            &b.text_range,
-                            b.x_advance,
-                            b.x_offset,
-                            b.y_offset
-                        ),
-                        "{text:?} (bold {bold})"
-                    );
-                }
-                assert!(
-                    (composed.width_em - whole.width_em).abs() < 1e-4,
-                    "{text:?}"
-                );
+                assert_is_the_shapers(&composed, text, bold);
             }
         }
         // Other scripts and right-to-left lines are shaped whole.
@@ -795,6 +769,31 @@ mod tests {
         assert!(by_words("Demande — طلب", style, Direction::Ltr).is_none());
         assert!(by_words("ⵜⴰⵎⴰⵡⴰⵙⵜ ⵏ", style, Direction::Ltr).is_none());
         assert!(by_words("plain words", style, Direction::Rtl).is_none());
+    }
+
+    /// A composed left-to-right line has the glyphs, advances, offsets and text ranges the
+    /// shaper gives the whole line.
+    fn assert_is_the_shapers(composed: &Run, text: &str, bold: bool) {
+        let whole = shape_runs(text, bold, Direction::Ltr);
+        assert_eq!(whole.len(), 1, "{text:?}");
+        let whole = &whole[0];
+        assert_eq!(composed.glyphs.len(), whole.glyphs.len(), "{text:?}");
+        let key = |g: &KrillaGlyph| {
+            (
+                g.glyph_id,
+                g.text_range.clone(),
+                g.x_advance,
+                g.x_offset,
+                g.y_offset,
+            )
+        };
+        for (a, b) in composed.glyphs.iter().zip(&whole.glyphs) {
+            assert_eq!(key(a), key(b), "{text:?} (bold {bold})");
+        }
+        assert!(
+            (composed.width_em - whole.width_em).abs() < 1e-4,
+            "{text:?}"
+        );
     }
 
     #[test]
@@ -835,33 +834,7 @@ mod tests {
                     continue;
                 };
                 composed_count += 1;
-                let whole = shape_runs(text, bold, Direction::Ltr);
-                assert_eq!(whole.len(), 1, "{text:?}");
-                let whole = &whole[0];
-                assert_eq!(composed.glyphs.len(), whole.glyphs.len(), "{text:?}");
-                for (a, b) in composed.glyphs.iter().zip(&whole.glyphs) {
-                    assert_eq!(
-                        (
-                            a.glyph_id,
-                            &a.text_range,
-                            a.x_advance,
-                            a.x_offset,
-                            a.y_offset
-                        ),
-                        (
-                            b.glyph_id,
-                            &b.text_range,
-                            b.x_advance,
-                            b.x_offset,
-                            b.y_offset
-                        ),
-                        "{text:?} (bold {bold})"
-                    );
-                }
-                assert!(
-                    (composed.width_em - whole.width_em).abs() < 1e-4,
-                    "{text:?}"
-                );
+                assert_is_the_shapers(&composed, text, bold);
             }
         }
         // The receipts' hashes, numbers and times are composed; kerned pairs are not.

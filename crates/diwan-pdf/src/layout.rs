@@ -405,104 +405,136 @@ fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
     Some(line)
 }
 
-/// Printable ASCII, the characters `by_characters` composes.
-const ASCII_FIRST: u8 = b' ';
-const ASCII_COUNT: usize = 95;
+/// The characters `by_characters` composes: printable ASCII, then the letters of French and
+/// the typographic signs a receipt's lines use.
+const EXTRA_CHARS: [char; 28] = [
+    'à', 'â', 'ä', 'ç', 'é', 'è', 'ê', 'ë', 'î', 'ï', 'ô', 'ö', 'ù', 'û', 'ü', 'ÿ', 'À', 'Â', 'Ç',
+    'É', 'È', 'Ê', '—', '–', '…', '«', '»', '°',
+];
+const COMPOSED: usize = 95 + EXTRA_CHARS.len();
 
-/// For one weight of the Latin font: each printable ASCII character shaped alone (its glyph and
-/// advance, when it is one plain glyph), and whether each pair of them shapes as those two
-/// glyphs side by side (no kerning, ligature or other substitution between them). Filled as
-/// characters and pairs are first met.
-struct AsciiShapes {
-    single: [OnceLock<Option<(GlyphId, f32)>>; ASCII_COUNT],
-    /// 0 not known yet, 1 side by side, 2 not.
-    pairs: [std::sync::atomic::AtomicU8; ASCII_COUNT * ASCII_COUNT],
+/// Where `c` sits in the tables of [`ComposedShapes`].
+fn composed_index(c: char) -> Option<usize> {
+    match c {
+        ' '..='~' => Some(c as usize - 0x20),
+        _ => EXTRA_CHARS.iter().position(|e| *e == c).map(|i| 95 + i),
+    }
 }
 
-impl AsciiShapes {
+/// A pair's verdict not known yet, or known not to compose.
+const PAIR_UNKNOWN: u32 = 0;
+const PAIR_SHAPED: u32 = 1;
+/// Otherwise the pair composes, and the value is `KERNED | (kerning in font units + 2^16)`.
+const KERNED: u32 = 1 << 31;
+const KERN_BIAS: i32 = 1 << 16;
+
+/// For one weight of the Latin font: each composable character shaped alone (its glyph and
+/// advance in font units, when it is one plain glyph), and for each pair whether it shapes as
+/// those two glyphs side by side, the first one's advance changed by kerning at most (no
+/// ligature, mark or other substitution, nothing moved up or down). Filled as characters and
+/// pairs are first met, by the shaper itself.
+struct ComposedShapes {
+    single: [OnceLock<Option<(GlyphId, i32)>>; COMPOSED],
+    pairs: [std::sync::atomic::AtomicU32; COMPOSED * COMPOSED],
+}
+
+impl ComposedShapes {
     const fn new() -> Self {
         Self {
-            single: [const { OnceLock::new() }; ASCII_COUNT],
-            pairs: [const { std::sync::atomic::AtomicU8::new(0) }; ASCII_COUNT * ASCII_COUNT],
+            single: [const { OnceLock::new() }; COMPOSED],
+            pairs: [const { std::sync::atomic::AtomicU32::new(PAIR_UNKNOWN) }; COMPOSED * COMPOSED],
         }
     }
 
-    fn single(&self, c: u8, bold: bool) -> Option<(GlyphId, f32)> {
-        *self.single[usize::from(c - ASCII_FIRST)].get_or_init(|| {
-            let text = [c];
-            let run = shape_segment(std::str::from_utf8(&text).ok()?, Family::Sans, bold, false)?;
+    fn single(&self, c: char, i: usize, bold: bool, upem: f32) -> Option<(GlyphId, i32)> {
+        *self.single[i].get_or_init(|| {
+            let mut buf = [0u8; 4];
+            let run = shape_segment(c.encode_utf8(&mut buf), Family::Sans, bold, false)?;
             match run.glyphs.as_slice() {
                 [g] if g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0 => {
-                    Some((g.glyph_id, g.x_advance))
+                    Some((g.glyph_id, (g.x_advance * upem).round() as i32))
                 }
                 _ => None,
             }
         })
     }
 
-    fn side_by_side(&self, a: u8, b: u8, bold: bool) -> bool {
+    /// The kerning between `a` and `b` (font units, added to `a`'s advance) when the pair
+    /// composes.
+    fn pair(&self, a: (char, usize), b: (char, usize), bold: bool, upem: f32) -> Option<i32> {
         use std::sync::atomic::Ordering::Relaxed;
-        let slot =
-            &self.pairs[usize::from(a - ASCII_FIRST) * ASCII_COUNT + usize::from(b - ASCII_FIRST)];
+        let slot = &self.pairs[a.1 * COMPOSED + b.1];
         match slot.load(Relaxed) {
-            1 => return true,
-            2 => return false,
-            _ => {}
+            PAIR_UNKNOWN => {}
+            PAIR_SHAPED => return None,
+            v => return Some((v & !KERNED) as i32 - KERN_BIAS),
         }
-        let plain = |c| self.single(c, bold);
-        let text = [a, b];
-        let clean = match (plain(a), plain(b), std::str::from_utf8(&text).ok()) {
-            (Some(ga), Some(gb), Some(pair)) => shape_segment(pair, Family::Sans, bold, false)
-                .is_some_and(|run| match run.glyphs.as_slice() {
-                    [x, y] => [(x, ga), (y, gb)].iter().all(|(g, (id, adv))| {
-                        g.glyph_id == *id
-                            && g.x_advance == *adv
-                            && g.x_offset == 0.0
-                            && g.y_offset == 0.0
-                            && g.y_advance == 0.0
-                    }),
-                    _ => false,
-                }),
-            _ => false,
+        // Kerning beyond ±2^16 units cannot be stored (nor occurs): shaped, then.
+        let kern = self
+            .shape_pair(a, b, bold, upem)
+            .filter(|k| k.abs() < KERN_BIAS);
+        slot.store(
+            kern.map_or(PAIR_SHAPED, |k| KERNED | (k + KERN_BIAS) as u32),
+            Relaxed,
+        );
+        kern
+    }
+
+    fn shape_pair(&self, a: (char, usize), b: (char, usize), bold: bool, upem: f32) -> Option<i32> {
+        let ga = self.single(a.0, a.1, bold, upem)?;
+        let gb = self.single(b.0, b.1, bold, upem)?;
+        let text: String = [a.0, b.0].iter().collect();
+        let run = shape_segment(&text, Family::Sans, bold, false)?;
+        let [x, y] = run.glyphs.as_slice() else {
+            return None;
         };
-        slot.store(if clean { 1 } else { 2 }, Relaxed);
-        clean
+        let plain = |g: &KrillaGlyph| g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0;
+        let units = |g: &KrillaGlyph| (g.x_advance * upem).round() as i32;
+        (x.glyph_id == ga.0 && y.glyph_id == gb.0 && units(y) == gb.1 && plain(x) && plain(y))
+            .then(|| units(x) - ga.1)
     }
 }
 
-static ASCII_SHAPES: [AsciiShapes; 2] = [AsciiShapes::new(), AsciiShapes::new()];
+static COMPOSED_SHAPES: [ComposedShapes; 2] = [ComposedShapes::new(), ComposedShapes::new()];
 
-/// A left-to-right line of printable ASCII, laid out character by character when every pair of
-/// neighbours shapes as the two glyphs side by side: the new words of each receipt (numbers,
-/// times, hashes, codes) without running the shaper. The font's lookups that could join or move
-/// glyphs act on neighbours (a test compares the result with the shaper on many strings). None
-/// for any other text, and for text with a pair that does not shape side by side.
+/// A left-to-right word or line of printable ASCII and French letters, laid out character by
+/// character when every pair of neighbours shapes as the two glyphs side by side, kerned at
+/// most: the new words of each receipt (numbers, times, hashes, codes, addresses) without
+/// running the shaper. Kerning between neighbours adds up along a line, and the font's other
+/// lookups that could join or move glyphs act on neighbours too; a test compares the result
+/// with the shaper on thousands of strings. None for any other text, and for text with a pair
+/// that does not compose.
 fn by_characters(text: &str, bold: bool, direction: Direction) -> Option<Run> {
-    let bytes = text.as_bytes();
-    if direction != Direction::Ltr
-        || bytes.len() < 2
-        || !bytes.iter().all(|b| (ASCII_FIRST..0x7f).contains(b))
-    {
+    if direction != Direction::Ltr || text.len() < 2 {
         return None;
     }
-    let table = &ASCII_SHAPES[usize::from(bold)];
-    if !bytes
-        .windows(2)
-        .all(|p| table.side_by_side(p[0], p[1], bold))
-    {
+    let chars = text
+        .char_indices()
+        .map(|(at, c)| composed_index(c).map(|i| (at, c, i)))
+        .collect::<Option<Vec<_>>>()?;
+    if chars.len() < 2 {
         return None;
     }
+    let table = &COMPOSED_SHAPES[usize::from(bold)];
+    let upem = face(Family::Sans, bold)?.upem;
     let mut line = Run {
         family: Family::Sans,
         bold,
         text: text.to_string(),
-        glyphs: Vec::with_capacity(bytes.len()),
+        glyphs: Vec::with_capacity(chars.len()),
         width_em: 0.0,
     };
-    for (i, b) in bytes.iter().enumerate() {
-        let (id, advance) = table.single(*b, bold)?;
+    for (k, &(at, c, i)) in chars.iter().enumerate() {
+        let (id, units) = table.single(c, i, bold, upem)?;
+        let kern = match chars.get(k + 1) {
+            Some(&(_, next, j)) => table.pair((c, i), (next, j), bold, upem)?,
+            None => 0,
+        };
+        // As the shaper computes it: font units over units per em.
+        let advance = (units + kern) as f32 / upem;
+        let end = at + c.len_utf8();
         line.glyphs
-            .push(KrillaGlyph::new(id, advance, 0.0, 0.0, 0.0, i..i + 1, None));
+            .push(KrillaGlyph::new(id, advance, 0.0, 0.0, 0.0, at..end, None));
         line.width_em += advance;
     }
     Some(line)
@@ -797,10 +829,10 @@ mod tests {
     }
 
     #[test]
-    fn ascii_composed_by_characters_is_what_the_shaper_gives() {
-        // Receipts' own words, the pairs the Latin font kerns or joins, and many random strings
-        // of printable ASCII: wherever characters are composed, the glyphs, advances and text
-        // ranges are the shaper's.
+    fn words_composed_by_characters_are_what_the_shaper_gives() {
+        // Receipts' own words, pairs the Latin font kerns or joins, and many random strings of
+        // the composable characters: wherever characters are composed, the glyphs, advances and
+        // text ranges are the shaper's, kerning included.
         let mut corpus: Vec<String> = [
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "BO-CENTRAL/A/2026/000043",
@@ -808,22 +840,35 @@ mod tests {
             "17:23:45",
             "(UTC+01:00)",
             "https://courrier.example.ma/verifier?n=BO-CENTRAL%2FA%2F2026%2F000043",
+            "c6f8c2a1d4e5f607…).",
             "AVAWAYTo",
+            "Numéro",
+            "«Été»",
             "office",
             "L'Ty.",
+            "TéléVAT—AYA…",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for _ in 0..3000 {
+        for _ in 0..4000 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let len = 2 + (seed % 24) as usize;
             corpus.push(
                 (0..len)
-                    .map(|i| char::from(ASCII_FIRST + ((seed >> (i % 8 * 8)) as u8 ^ i as u8) % 95))
+                    .map(|i| {
+                        let k = (((seed >> (i % 8 * 8)) as u8 ^ (i as u8).wrapping_mul(37))
+                            as usize)
+                            % COMPOSED;
+                        if k < 95 {
+                            char::from(b' ' + k as u8)
+                        } else {
+                            EXTRA_CHARS[k - 95]
+                        }
+                    })
                     .collect(),
             );
         }
@@ -837,23 +882,30 @@ mod tests {
                 assert_is_the_shapers(&composed, text, bold);
             }
         }
-        // The receipts' hashes, numbers and times are composed; kerned pairs are not.
-        for text in &corpus[..4] {
-            assert!(
-                by_characters(text, false, Direction::Ltr).is_some(),
-                "{text:?}"
-            );
-        }
-        assert!(by_characters("AVAWAYTo", false, Direction::Ltr).is_none());
-        assert!(
-            by_characters("office", false, Direction::Ltr).is_none() || {
-                let whole = shape_runs("office", false, Direction::Ltr);
-                whole[0].glyphs.len() == 6
+        // The receipts' new words are composed, in both weights, kerned ones too (the address
+        // is not: "fi" in "verifier" is a ligature).
+        assert!(by_characters(&corpus[5], false, Direction::Ltr).is_none());
+        for text in corpus[..5].iter().chain(&corpus[6..10]) {
+            for bold in [false, true] {
+                assert!(
+                    by_characters(text, bold, Direction::Ltr).is_some(),
+                    "{text:?} (bold {bold})"
+                );
             }
+        }
+        // Kerning is there: composed, "AV" is narrower than its two glyphs alone.
+        let av = by_characters("AV", false, Direction::Ltr).unwrap();
+        let alone = by_characters("A ", false, Direction::Ltr).unwrap().glyphs[0].x_advance;
+        assert!(av.glyphs[0].x_advance < alone);
+        // Ligatures, other scripts and right-to-left text are left to the shaper.
+        let office = shape_runs("office", false, Direction::Ltr);
+        assert!(
+            office[0].glyphs.len() == 6 || by_characters("office", false, Direction::Ltr).is_none()
         );
-        assert!(by_characters("Numéro", false, Direction::Ltr).is_none());
+        assert!(by_characters("طلب", false, Direction::Ltr).is_none());
         assert!(by_characters("abc", false, Direction::Rtl).is_none());
-        assert!(composed_count > 1000, "{composed_count}");
+        assert!(by_characters("a", false, Direction::Ltr).is_none());
+        assert!(composed_count > 4000, "{composed_count}");
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl Tenant {
     /// As [`Self::register_correspondence`], into a register the caller read from this tenant a
     /// moment before (the portal keeps its administrations' registers for a few seconds): one
     /// read fewer per registration. `register` must be the one `new` names. The writer still
-    /// checks, inside the transaction, that the register exists.
+    /// checks, inside the transaction, that the register exists in this administration.
     pub async fn register_correspondence_in(
         &self,
         register: &crate::org::Register,

@@ -451,9 +451,7 @@ impl ComposedShapes {
             let mut buf = [0u8; 4];
             let run = shape_segment(c.encode_utf8(&mut buf), Family::Sans, bold, false)?;
             match run.glyphs.as_slice() {
-                [g] if g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0 => {
-                    Some((g.glyph_id, (g.x_advance * upem).round() as i32))
-                }
+                [g] if unmoved(g) => Some((g.glyph_id, (g.x_advance * upem).round() as i32)),
                 _ => None,
             }
         })
@@ -488,11 +486,15 @@ impl ComposedShapes {
         let [x, y] = run.glyphs.as_slice() else {
             return None;
         };
-        let plain = |g: &KrillaGlyph| g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0;
         let units = |g: &KrillaGlyph| (g.x_advance * upem).round() as i32;
-        (x.glyph_id == ga.0 && y.glyph_id == gb.0 && units(y) == gb.1 && plain(x) && plain(y))
+        (x.glyph_id == ga.0 && y.glyph_id == gb.0 && units(y) == gb.1 && unmoved(x) && unmoved(y))
             .then(|| units(x) - ga.1)
     }
+}
+
+/// Whether shaping left a glyph where its advance puts it (no offset, no vertical advance).
+fn unmoved(g: &KrillaGlyph) -> bool {
+    g.x_offset == 0.0 && g.y_offset == 0.0 && g.y_advance == 0.0
 }
 
 static COMPOSED_SHAPES: [ComposedShapes; 2] = [ComposedShapes::new(), ComposedShapes::new()];

@@ -473,8 +473,12 @@ enum Placed {
 
 /// First step of a promotion: the content under a temporary name in its final directory (or
 /// its staging file, already on the same file system).
+///
+/// Bytes in memory are written without first asking whether the blob is stored: nearly always
+/// new (a receipt never repeats), and when not, the rename replaces the blob with the same
+/// bytes. A staged file already written is dropped instead when its content is stored.
 fn write_pending(content: &Staged, dst: &Path) -> std::io::Result<Placed> {
-    if dst.exists() {
+    if !matches!(content, Staged::Memory(_)) && dst.exists() {
         return Ok(Placed::Present);
     }
     let dir = dst

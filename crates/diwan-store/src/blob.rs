@@ -1,10 +1,19 @@
 //! Content-addressed blob store.
 //!
 //! Documents are streamed while their SHA-256 is computed (kept in memory up to 256 KiB, else in
-//! a staging file), with nothing synced yet. Once the request is validated, and *before* the database transaction that references them, they are
-//! *promoted* to their final place `sha256/ab/abcd…`: written under a temporary name, made
-//! durable, renamed, and the rename made durable, so a committed record never points at a blob
-//! that a crash could lose. Identical content is stored once.
+//! a staging file), with nothing synced yet. Once the request is validated, and *before* the
+//! database transaction that references them, they are *promoted* to their final place
+//! `sha256/ab/abcd…`, so that a committed record never points at a blob a crash could lose.
+//! Identical content is stored once.
+//!
+//! - Bytes held in memory (a filing's document, a receipt) are written to `pending/<hash>.<id>`,
+//!   made durable, and renamed into place. That rename is not waited for: should the system go
+//!   down before it reaches the disk, the durable file is still in `pending/`, and opening the
+//!   store moves every pending file whose content matches its name into place (those older than
+//!   [`PENDING_RECOVERY_AGE`], so as not to race a running server's promotions).
+//! - A staging file (a large upload) is made durable, renamed into place, and the rename made
+//!   durable before the promotion returns: an interrupted upload's staging file cannot be told
+//!   from a complete one.
 //!
 //! Durability is grouped: instead of syncing each file and its directory (two disk flushes per
 //! blob, and under load a queue of them), a promotion waits for a `syncfs` of the blob file
@@ -14,7 +23,8 @@
 //! [`StagedBlob`] is dropped, so a refused request leaves no blob. A transaction that fails after
 //! promotion (a database fault, not bad input) can leave a blob no record references; such
 //! orphans are reported by `diwan fsck` and removed by its `--gc` sweep. Staging files left by a
-//! crash are removed by [`BlobStore::sweep_staging`].
+//! crash are removed by [`BlobStore::sweep_staging`], which opening the store runs for those older
+//! than [`STAGING_SWEEP_AGE`].
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -302,11 +312,20 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
-/// Blobs on the local file system under `ROOT/sha256/ab/<hex>`, staging under `ROOT/staging`.
+/// Pending files at least this old when the store is opened are recovered: a running server's
+/// promotions take milliseconds, and a system that went down takes longer than this to restart.
+pub const PENDING_RECOVERY_AGE: Duration = Duration::from_secs(10);
+/// Staging files at least this old when the store is opened are removed: an upload still
+/// streaming after an hour has been abandoned.
+pub const STAGING_SWEEP_AGE: Duration = Duration::from_secs(3600);
+
+/// Blobs on the local file system under `ROOT/sha256/ab/<hex>`, staging under `ROOT/staging`,
+/// promotions of bytes in memory under `ROOT/pending`.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
     staging: PathBuf,
+    pending: PathBuf,
     sync: GroupSync,
 }
 
@@ -315,19 +334,27 @@ impl LocalBlobStore {
         let root = root.into();
         let staging = root.join("staging");
         tokio::fs::create_dir_all(&staging).await?;
+        let pending = root.join("pending");
+        tokio::fs::create_dir_all(&pending).await?;
         let base = root.join("sha256");
         tokio::task::spawn_blocking({
-            let base = base.clone();
-            move || prepare_shards(&base)
+            let (base, pending) = (base.clone(), pending.clone());
+            move || {
+                prepare_shards(&base)?;
+                recover_pending(&pending, &base, PENDING_RECOVERY_AGE).map(|_| ())
+            }
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
         let sync = GroupSync::start(&root)?;
-        Ok(Self {
+        let store = Self {
             root,
             staging,
+            pending,
             sync,
-        })
+        };
+        store.sweep_staging(STAGING_SWEEP_AGE).await?;
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
@@ -336,9 +363,59 @@ impl LocalBlobStore {
 
     /// Where a blob lives.
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
-        let h = hash.to_hex();
-        self.root.join("sha256").join(&h[0..2]).join(h)
+        shard_path(&self.root.join("sha256"), hash)
     }
+}
+
+fn shard_path(base: &Path, hash: &BlobHash) -> PathBuf {
+    let h = hash.to_hex();
+    base.join(&h[0..2]).join(h)
+}
+
+/// Moves each file of `pending` at least `age` old whose content matches its name
+/// (`<hash>.<id>`) to its place under `base`, unless a blob is there already, and removes the
+/// others (written only in part when the system went down); then makes the moves durable.
+/// Returns how many files were moved into place.
+fn recover_pending(pending: &Path, base: &Path, age: Duration) -> std::io::Result<usize> {
+    let now = SystemTime::now();
+    let mut moved = 0;
+    for entry in std::fs::read_dir(pending)? {
+        let entry = entry?;
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|a| a >= age);
+        if !old {
+            continue;
+        }
+        let path = entry.path();
+        let named = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.split_once('.'))
+            .and_then(|(h, _)| BlobHash::parse(h).ok());
+        let sound = match named {
+            Some(hash) => match hash_file(&path) {
+                Ok((actual, _)) => (actual == hash).then_some(hash),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        match sound {
+            Some(hash) if !shard_path(base, &hash).exists() => {
+                std::fs::rename(&path, shard_path(base, &hash))?;
+                moved += 1;
+            }
+            _ => std::fs::remove_file(&path)?,
+        }
+    }
+    if moved > 0 {
+        sync_all_of(base)?;
+    }
+    Ok(moved)
 }
 
 /// Creates the 256 shard directories once (so that storing a blob never creates one), and
@@ -471,23 +548,25 @@ enum Placed {
     Pending { from: PathBuf },
 }
 
-/// First step of a promotion: the content under a temporary name in its final directory (or
-/// its staging file, already on the same file system).
+/// First step of a promotion: bytes in memory written to `pending/<hash>.<id>` (or a staging
+/// file, already on the same file system).
 ///
 /// Bytes in memory are written without first asking whether the blob is stored: nearly always
 /// new (a receipt never repeats), and when not, the rename replaces the blob with the same
 /// bytes. A staged file already written is dropped instead when its content is stored.
-fn write_pending(content: &Staged, dst: &Path) -> std::io::Result<Placed> {
+fn write_pending(
+    content: &Staged,
+    hash: &BlobHash,
+    dst: &Path,
+    pending: &Path,
+) -> std::io::Result<Placed> {
     if !matches!(content, Staged::Memory(_)) && dst.exists() {
         return Ok(Placed::Present);
     }
-    let dir = dst
-        .parent()
-        .ok_or_else(|| std::io::Error::other("blob path has no parent"))?;
     match content {
         Staged::Memory(bytes) => {
             use std::io::Write;
-            let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+            let tmp = pending.join(format!("{hash}.{}", uuid::Uuid::new_v4().simple()));
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -528,39 +607,41 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn promote_all(&self, staged: &mut [&mut StagedBlob]) -> Result<(), BlobError> {
-        // (content, final path) of each; staging files, which are not ours to remove on a
+        // (content, hash, final path) of each; staging files, which are not ours to remove on a
         // failed rename but must go in the end whatever happens.
-        let jobs: Vec<(Staged, PathBuf)> = staged
+        let jobs: Vec<(Staged, BlobHash, PathBuf)> = staged
             .iter_mut()
             .map(|s| {
                 let content = std::mem::replace(&mut s.content, Staged::Promoted);
-                (content, self.path_of(&s.hash))
+                (content, s.hash, self.path_of(&s.hash))
             })
             .collect();
         let staging_files: Vec<PathBuf> = jobs
             .iter()
-            .filter_map(|(c, _)| match c {
+            .filter_map(|(c, ..)| match c {
                 Staged::File(p) => Some(p.clone()),
                 _ => None,
             })
             .collect();
         // Small blobs in memory (a filing's document, a receipt) take a few short system calls:
         // made here, they cost less than the hand-over to a blocking thread and back.
-        let inline = jobs.iter().all(|(c, _)| !matches!(c, Staged::File(_)))
+        let inline = jobs.iter().all(|(c, ..)| !matches!(c, Staged::File(_)))
             && jobs
                 .iter()
-                .map(|(c, _)| match c {
+                .map(|(c, ..)| match c {
                     Staged::Memory(b) => b.len(),
                     _ => 0,
                 })
                 .sum::<usize>()
                 <= INLINE_PROMOTION;
+        let pending_dir = self.pending.clone();
         let outcome = async {
             let placed = blocking(inline, move || {
                 jobs.iter()
-                    .map(|(content, dst)| {
+                    .map(|(content, hash, dst)| {
                         let ours = matches!(content, Staged::Memory(_));
-                        write_pending(content, dst).map(|p| (p, dst.clone(), ours))
+                        write_pending(content, hash, dst, &pending_dir)
+                            .map(|p| (p, dst.clone(), ours))
                     })
                     .collect::<Vec<_>>()
             })
@@ -595,6 +676,9 @@ impl BlobStore for LocalBlobStore {
             if pending.is_empty() {
                 return Ok(());
             }
+            // Renames of pending files need not be waited for (the store's opening completes
+            // any the system lost); those of staging files must.
+            let staged_files = pending.iter().any(|(_, _, ours)| !*ours);
             blocking(inline, move || {
                 let mut outcome = Ok(());
                 for (from, dst, ours) in &pending {
@@ -609,7 +693,10 @@ impl BlobStore for LocalBlobStore {
                 outcome
             })
             .await??;
-            self.sync.sync().await
+            if staged_files {
+                self.sync.sync().await?;
+            }
+            Ok(())
         }
         .await;
         for src in staging_files {
@@ -739,6 +826,89 @@ mod tests {
             store.check(&staged.hash()).await.unwrap(),
             BlobStatus::Sound { size: 20 }
         );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("pending"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    /// What a system that went down between a promotion's durable write and its durable
+    /// rename leaves in `pending/` is put in place when the store opens; the rest is removed.
+    #[tokio::test]
+    async fn pending_files_are_recovered_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = StagedBlob::from_vec(b"stored already".to_vec()).hash();
+        {
+            let store = LocalBlobStore::open(dir.path()).await.unwrap();
+            store
+                .promote(&mut StagedBlob::from_vec(b"stored already".to_vec()))
+                .await
+                .unwrap();
+        }
+        let long_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+        let put = |sub: &str, name: String, bytes: &[u8], modified: SystemTime| {
+            let path = dir.path().join(sub).join(name);
+            std::fs::write(&path, bytes).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+            path
+        };
+        let lost = BlobHash::of(b"a receipt whose rename was lost");
+        put(
+            "pending",
+            format!("{lost}.1"),
+            b"a receipt whose rename was lost",
+            long_ago,
+        );
+        let torn = BlobHash::of(b"a document written in full");
+        put("pending", format!("{torn}.2"), b"a document wr", long_ago);
+        put(
+            "pending",
+            format!("{stored}.3"),
+            b"stored already",
+            long_ago,
+        );
+        put("pending", "not-a-blob".into(), b"?", long_ago);
+        let young = BlobHash::of(b"a promotion under way");
+        let in_flight = put(
+            "pending",
+            format!("{young}.4"),
+            b"a promotion under way",
+            SystemTime::now(),
+        );
+        let abandoned = put("staging", "upload-1".into(), b"half an upload", long_ago);
+        let streaming = put(
+            "staging",
+            "upload-2".into(),
+            b"an upload",
+            SystemTime::now(),
+        );
+
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(
+            store.check(&lost).await.unwrap(),
+            BlobStatus::Sound { size: 31 }
+        );
+        assert_eq!(
+            store.list().await.unwrap().len(),
+            2,
+            "torn content stays out"
+        );
+        assert!(store.exists(&stored).await.unwrap());
+        let mut left: Vec<PathBuf> = std::fs::read_dir(dir.path().join("pending"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![in_flight], "only the young promotion is left");
+        assert!(!abandoned.exists());
+        assert!(streaming.exists());
     }
 
     #[tokio::test]

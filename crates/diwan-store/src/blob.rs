@@ -6,11 +6,12 @@
 //! `sha256/ab/abcd…`, so that a committed record never points at a blob a crash could lose.
 //! Identical content is stored once.
 //!
-//! - Bytes held in memory (a filing's document, a receipt) are written to `pending/<hash>.<id>`,
-//!   made durable, and renamed into place. That rename is not waited for: should the system go
-//!   down before it reaches the disk, the durable file is still in `pending/`, and opening the
-//!   store moves every pending file whose content matches its name into place (those older than
-//!   [`PENDING_RECOVERY_AGE`], so as not to race a running server's promotions).
+//! - Bytes held in memory (a filing's document, a receipt) are written beside their final place
+//!   as `sha256/ab/.<hash>.<id>.pending`, made durable, and renamed into place. That rename is not
+//!   waited for: should the system go down before it reaches the disk, the durable file is still
+//!   pending, and opening the store moves every pending file whose content matches its name into
+//!   place (those older than [`PENDING_RECOVERY_AGE`], so as not to race a running server's
+//!   promotions).
 //! - A staging file (a large upload) is made durable, renamed into place, and the rename made
 //!   durable before the promotion returns: an interrupted upload's staging file cannot be told
 //!   from a complete one.
@@ -319,13 +320,11 @@ pub const PENDING_RECOVERY_AGE: Duration = Duration::from_secs(10);
 /// streaming after an hour has been abandoned.
 pub const STAGING_SWEEP_AGE: Duration = Duration::from_secs(3600);
 
-/// Blobs on the local file system under `ROOT/sha256/ab/<hex>`, staging under `ROOT/staging`,
-/// promotions of bytes in memory under `ROOT/pending`.
+/// Blobs on the local file system under `ROOT/sha256/ab/<hex>`, staging under `ROOT/staging`.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
     staging: PathBuf,
-    pending: PathBuf,
     sync: GroupSync,
 }
 
@@ -334,14 +333,12 @@ impl LocalBlobStore {
         let root = root.into();
         let staging = root.join("staging");
         tokio::fs::create_dir_all(&staging).await?;
-        let pending = root.join("pending");
-        tokio::fs::create_dir_all(&pending).await?;
         let base = root.join("sha256");
         tokio::task::spawn_blocking({
-            let (base, pending) = (base.clone(), pending.clone());
+            let base = base.clone();
             move || {
                 prepare_shards(&base)?;
-                recover_pending(&pending, &base, PENDING_RECOVERY_AGE).map(|_| ())
+                recover_pending(&base, PENDING_RECOVERY_AGE).map(|_| ())
             }
         })
         .await
@@ -350,7 +347,6 @@ impl LocalBlobStore {
         let store = Self {
             root,
             staging,
-            pending,
             sync,
         };
         store.sweep_staging(STAGING_SWEEP_AGE).await?;
@@ -363,24 +359,41 @@ impl LocalBlobStore {
 
     /// Where a blob lives.
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
-        shard_path(&self.root.join("sha256"), hash)
+        let h = hash.to_hex();
+        self.root.join("sha256").join(&h[0..2]).join(h)
     }
 }
 
-fn shard_path(base: &Path, hash: &BlobHash) -> PathBuf {
-    let h = hash.to_hex();
-    base.join(&h[0..2]).join(h)
+/// The name of a promotion's file before its rename: hidden from [`BlobStore::list`].
+fn pending_name(hash: &BlobHash) -> String {
+    format!(".{hash}.{}.pending", uuid::Uuid::new_v4().simple())
 }
 
-/// Moves each file of `pending` at least `age` old whose content matches its name
-/// (`<hash>.<id>`) to its place under `base`, unless a blob is there already, and removes the
-/// others (written only in part when the system went down); then makes the moves durable.
-/// Returns how many files were moved into place.
-fn recover_pending(pending: &Path, base: &Path, age: Duration) -> std::io::Result<usize> {
+/// Moves each pending file (`.<hash>.<id>.pending`) at least `age` old whose content matches
+/// its name to its place, unless a blob is there already, and removes the others (written only
+/// in part when the system went down) and the temporary files of earlier versions
+/// (`.<id>.tmp`); then makes the moves durable. Returns how many files were moved into place.
+/// Reads every shard's directory: a fraction of a second for a million blobs.
+fn recover_pending(base: &Path, age: Duration) -> std::io::Result<usize> {
     let now = SystemTime::now();
     let mut moved = 0;
-    for entry in std::fs::read_dir(pending)? {
+    for shard in 0..=255u8 {
+        moved += recover_shard(&base.join(hex::encode([shard])), now, age)?;
+    }
+    if moved > 0 {
+        sync_all_of(base)?;
+    }
+    Ok(moved)
+}
+
+fn recover_shard(shard: &Path, now: SystemTime, age: Duration) -> std::io::Result<usize> {
+    let mut moved = 0;
+    for entry in std::fs::read_dir(shard)? {
         let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().and_then(|n| n.strip_prefix('.')) else {
+            continue;
+        };
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -391,9 +404,8 @@ fn recover_pending(pending: &Path, base: &Path, age: Duration) -> std::io::Resul
             continue;
         }
         let path = entry.path();
-        let named = entry
-            .file_name()
-            .to_str()
+        let named = name
+            .strip_suffix(".pending")
             .and_then(|n| n.split_once('.'))
             .and_then(|(h, _)| BlobHash::parse(h).ok());
         let sound = match named {
@@ -405,15 +417,12 @@ fn recover_pending(pending: &Path, base: &Path, age: Duration) -> std::io::Resul
             None => None,
         };
         match sound {
-            Some(hash) if !shard_path(base, &hash).exists() => {
-                std::fs::rename(&path, shard_path(base, &hash))?;
+            Some(hash) if !shard.join(hash.to_hex()).exists() => {
+                std::fs::rename(&path, shard.join(hash.to_hex()))?;
                 moved += 1;
             }
             _ => std::fs::remove_file(&path)?,
         }
-    }
-    if moved > 0 {
-        sync_all_of(base)?;
     }
     Ok(moved)
 }
@@ -548,25 +557,24 @@ enum Placed {
     Pending { from: PathBuf },
 }
 
-/// First step of a promotion: bytes in memory written to `pending/<hash>.<id>` (or a staging
-/// file, already on the same file system).
+/// First step of a promotion: bytes in memory written to a pending file beside the blob's place
+/// (or a staging file, already on the same file system).
 ///
 /// Bytes in memory are written without first asking whether the blob is stored: nearly always
 /// new (a receipt never repeats), and when not, the rename replaces the blob with the same
 /// bytes. A staged file already written is dropped instead when its content is stored.
-fn write_pending(
-    content: &Staged,
-    hash: &BlobHash,
-    dst: &Path,
-    pending: &Path,
-) -> std::io::Result<Placed> {
+fn write_pending(content: &Staged, hash: &BlobHash, dst: &Path) -> std::io::Result<Placed> {
     if !matches!(content, Staged::Memory(_)) && dst.exists() {
         return Ok(Placed::Present);
     }
     match content {
         Staged::Memory(bytes) => {
             use std::io::Write;
-            let tmp = pending.join(format!("{hash}.{}", uuid::Uuid::new_v4().simple()));
+            // In the blob's own directory: a rename within one directory is the cheapest.
+            let tmp = dst
+                .parent()
+                .ok_or_else(|| std::io::Error::other("blob path has no parent"))?
+                .join(pending_name(hash));
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -634,14 +642,12 @@ impl BlobStore for LocalBlobStore {
                 })
                 .sum::<usize>()
                 <= INLINE_PROMOTION;
-        let pending_dir = self.pending.clone();
         let outcome = async {
             let placed = blocking(inline, move || {
                 jobs.iter()
                     .map(|(content, hash, dst)| {
                         let ours = matches!(content, Staged::Memory(_));
-                        write_pending(content, hash, dst, &pending_dir)
-                            .map(|p| (p, dst.clone(), ours))
+                        write_pending(content, hash, dst).map(|p| (p, dst.clone(), ours))
                     })
                     .collect::<Vec<_>>()
             })
@@ -826,11 +832,11 @@ mod tests {
             store.check(&staged.hash()).await.unwrap(),
             BlobStatus::Sound { size: 20 }
         );
+        let shard = p.parent().unwrap();
         assert_eq!(
-            std::fs::read_dir(dir.path().join("pending"))
-                .unwrap()
-                .count(),
-            0
+            std::fs::read_dir(shard).unwrap().count(),
+            1,
+            "no pending file"
         );
     }
 
@@ -848,7 +854,7 @@ mod tests {
                 .unwrap();
         }
         let long_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
-        let put = |sub: &str, name: String, bytes: &[u8], modified: SystemTime| {
+        let put = |sub: String, name: String, bytes: &[u8], modified: SystemTime| {
             let path = dir.path().join(sub).join(name);
             std::fs::write(&path, bytes).unwrap();
             std::fs::File::options()
@@ -859,32 +865,43 @@ mod tests {
                 .unwrap();
             path
         };
+        let shard = |h: &BlobHash| format!("sha256/{}", &h.to_hex()[..2]);
         let lost = BlobHash::of(b"a receipt whose rename was lost");
         put(
-            "pending",
-            format!("{lost}.1"),
+            shard(&lost),
+            format!(".{lost}.1.pending"),
             b"a receipt whose rename was lost",
             long_ago,
         );
         let torn = BlobHash::of(b"a document written in full");
-        put("pending", format!("{torn}.2"), b"a document wr", long_ago);
         put(
-            "pending",
-            format!("{stored}.3"),
+            shard(&torn),
+            format!(".{torn}.2.pending"),
+            b"a document wr",
+            long_ago,
+        );
+        put(
+            shard(&stored),
+            format!(".{stored}.3.pending"),
             b"stored already",
             long_ago,
         );
-        put("pending", "not-a-blob".into(), b"?", long_ago);
+        let earlier = put("sha256/00".into(), ".0123.tmp".into(), b"?", long_ago);
         let young = BlobHash::of(b"a promotion under way");
         let in_flight = put(
-            "pending",
-            format!("{young}.4"),
+            shard(&young),
+            format!(".{young}.4.pending"),
             b"a promotion under way",
             SystemTime::now(),
         );
-        let abandoned = put("staging", "upload-1".into(), b"half an upload", long_ago);
+        let abandoned = put(
+            "staging".into(),
+            "upload-1".into(),
+            b"half an upload",
+            long_ago,
+        );
         let streaming = put(
-            "staging",
+            "staging".into(),
             "upload-2".into(),
             b"an upload",
             SystemTime::now(),
@@ -901,12 +918,15 @@ mod tests {
             "torn content stays out"
         );
         assert!(store.exists(&stored).await.unwrap());
-        let mut left: Vec<PathBuf> = std::fs::read_dir(dir.path().join("pending"))
+        let mut left: Vec<PathBuf> = std::fs::read_dir(dir.path().join("sha256"))
             .unwrap()
+            .flat_map(|s| std::fs::read_dir(s.unwrap().path()).into_iter().flatten())
             .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with('.'))
             .collect();
         left.sort();
         assert_eq!(left, vec![in_flight], "only the young promotion is left");
+        assert!(!earlier.exists());
         assert!(!abandoned.exists());
         assert!(streaming.exists());
     }

@@ -442,7 +442,7 @@ impl Canvas {
         }
 
         w.stream(contents, "", &self.content);
-        w.id_seed.extend_from_slice(&self.content);
+        sha2::Digest::update(&mut w.id_hasher, &self.content);
         w.object(
             page,
             format!(
@@ -482,8 +482,8 @@ impl Canvas {
             )
             .as_bytes(),
         );
-        w.id_seed.extend_from_slice(info.title.as_bytes());
-        w.id_seed.extend_from_slice(date.as_bytes());
+        sha2::Digest::update(&mut w.id_hasher, info.title.as_bytes());
+        sha2::Digest::update(&mut w.id_hasher, date.as_bytes());
         Ok(Rendered {
             pdf: w.finish(catalog, info_ref),
             shared_prefix,
@@ -885,8 +885,9 @@ fn name_escape(s: &str) -> String {
 struct Writer {
     out: Vec<u8>,
     offsets: Vec<usize>,
-    /// What the document's identifier is derived from (its page content and information).
-    id_seed: Vec<u8>,
+    /// The hash the document's identifier is derived from (its page content and information),
+    /// fed as they are written rather than copied.
+    id_hasher: sha2::Sha256,
 }
 
 impl Writer {
@@ -896,7 +897,7 @@ impl Writer {
         Self {
             out,
             offsets: vec![0],
-            id_seed: Vec::new(),
+            id_hasher: <sha2::Sha256 as sha2::Digest>::new(),
         }
     }
 
@@ -910,7 +911,7 @@ impl Writer {
         for off in &self.offsets[1..] {
             let _ = write!(self.out, "{off:010} 00000 n\r\n");
         }
-        let id = <sha2::Sha256 as sha2::Digest>::digest(&self.id_seed);
+        let id = sha2::Digest::finalize(self.id_hasher);
         let id: String = id.iter().take(16).fold(String::new(), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s

@@ -393,10 +393,11 @@ fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
         glyphs: Vec::with_capacity(text.len()),
         width_em: 0.0,
     };
+    let space = shape(" ", style, direction);
     let mut at = 0;
     for (i, word) in text.split(' ').enumerate() {
         if i > 0 {
-            append(&mut line, &shape(" ", style, direction), at)?;
+            append(&mut line, &space, at)?;
             at += 1;
         }
         if !word.is_empty() {

@@ -937,44 +937,35 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // Random strings: `count` of 2 to `max_len` + 1 characters, each picked from the
+        // string's random word and the character's position.
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for _ in 0..4000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = 2 + (seed % 24) as usize;
-            corpus.push(
-                (0..len)
-                    .map(|i| {
-                        let k = (((seed >> (i % 8 * 8)) as u8 ^ (i as u8).wrapping_mul(37))
-                            as usize)
-                            % COMPOSED;
-                        if k < 95 {
-                            char::from(b' ' + k as u8)
-                        } else {
-                            EXTRA_CHARS[k - 95]
-                        }
-                    })
-                    .collect(),
-            );
-        }
+        let mut random = |count: usize, max_len: u64, pick: &dyn Fn(u64, usize) -> char| {
+            (0..count)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let len = 2 + (seed % max_len) as usize;
+                    (0..len).map(|i| pick(seed, i)).collect::<String>()
+                })
+                .collect::<Vec<_>>()
+        };
+        corpus.extend(random(4000, 24, &|seed, i| {
+            let k =
+                (((seed >> (i % 8 * 8)) as u8 ^ (i as u8).wrapping_mul(37)) as usize) % COMPOSED;
+            if k < 95 {
+                char::from(b' ' + k as u8)
+            } else {
+                EXTRA_CHARS[k - 95]
+            }
+        }));
         // Strings dense in the letters the font joins into ligatures (ff, fi, fl, ffi, ffl),
         // next to one another, to kerned capitals and to punctuation.
         const DENSE: &[u8] = b"fffilfjtAVTY.,'-/ o";
-        for _ in 0..3000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = 2 + (seed % 12) as usize;
-            corpus.push(
-                (0..len)
-                    .map(|i| {
-                        let k = ((seed >> (i % 10 * 6)) as usize ^ i) % DENSE.len();
-                        char::from(DENSE[k])
-                    })
-                    .collect(),
-            );
-        }
+        corpus.extend(random(3000, 12, &|seed, i| {
+            char::from(DENSE[((seed >> (i % 10 * 6)) as usize ^ i) % DENSE.len()])
+        }));
         let (mut composed_count, mut around_ligatures) = (0, 0);
         for text in &corpus {
             for bold in [false, true] {

@@ -416,12 +416,21 @@ fn recover_shard(shard: &Path, now: SystemTime, age: Duration) -> std::io::Resul
             },
             None => None,
         };
+        // Whether this process moved or removed the file: one gone meanwhile was finished by
+        // the process that wrote it.
+        let done_here = |r: std::io::Result<()>| match r {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            r => r.map(|()| true),
+        };
         match sound {
             Some(hash) if !shard.join(hash.to_hex()).exists() => {
-                std::fs::rename(&path, shard.join(hash.to_hex()))?;
-                moved += 1;
+                if done_here(std::fs::rename(&path, shard.join(hash.to_hex())))? {
+                    moved += 1;
+                }
             }
-            _ => std::fs::remove_file(&path)?,
+            _ => {
+                done_here(std::fs::remove_file(&path))?;
+            }
         }
     }
     Ok(moved)

@@ -99,14 +99,26 @@ fn num(out: &mut Vec<u8>, v: f32) {
     }
 }
 
-/// Writes `<XXXX>`, a two-byte character code in hexadecimal.
-fn hex_code(out: &mut Vec<u8>, code: u16) {
+/// Writes a two-byte character code in hexadecimal into a `TJ` array, continuing the string
+/// left open (`*open`) by the code before it: `<00330030>` rather than `<0033><0030>`, a third
+/// fewer bytes for the page's text. [`close_hex`] ends the string.
+fn hex_code(out: &mut Vec<u8>, open: &mut bool, code: u16) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push(b'<');
+    if !*open {
+        out.push(b'<');
+        *open = true;
+    }
     for shift in [12, 8, 4, 0] {
         out.push(HEX[usize::from((code >> shift) & 0xf)]);
     }
-    out.push(b'>');
+}
+
+/// Ends a string of codes [`hex_code`] left open, before anything else is written.
+fn close_hex(out: &mut Vec<u8>, open: &mut bool) {
+    if *open {
+        out.push(b'>');
+        *open = false;
+    }
 }
 
 fn color(out: &mut Vec<u8>, c: Rgb) {
@@ -240,6 +252,7 @@ impl Canvas {
             self.content.extend_from_slice(b"Tf 1 0 0 1 ");
             self.nums(&[pen, baseline]);
             self.content.extend_from_slice(b"Tm\n[");
+            let mut open = false;
             for (i, g) in run.glyphs.iter().enumerate() {
                 let gid = g.glyph_id.to_u32() as u16;
                 let (cid, w) = match base.and_then(|b| b.glyph(gid)) {
@@ -257,6 +270,9 @@ impl Canvas {
                         (self.cid(face, base, gid), face_advance(face, gid))
                     }
                 };
+                if g.y_offset != 0.0 || g.x_offset != 0.0 {
+                    close_hex(&mut self.content, &mut open);
+                }
                 if g.y_offset != 0.0 {
                     // A raised or lowered glyph (Arabic marks): its own rise.
                     self.content.extend_from_slice(b"] TJ ");
@@ -267,18 +283,21 @@ impl Canvas {
                     num(&mut self.content, -g.x_offset * 1000.0);
                     self.content.push(b' ');
                 }
-                hex_code(&mut self.content, cid);
+                hex_code(&mut self.content, &mut open, cid);
                 // Move from where the font's own width left the pen to where shaping puts it.
                 let adjust = w + g.x_offset * 1000.0 - g.x_advance * 1000.0;
                 if adjust.abs() > 0.05 {
+                    close_hex(&mut self.content, &mut open);
                     self.content.push(b' ');
                     num(&mut self.content, adjust);
                     self.content.push(b' ');
                 }
                 if g.y_offset != 0.0 {
+                    close_hex(&mut self.content, &mut open);
                     self.content.extend_from_slice(b"] TJ 0 Ts [");
                 }
             }
+            close_hex(&mut self.content, &mut open);
             self.content.extend_from_slice(b"] TJ\n");
             pen += run.width_em * size;
         }
@@ -1077,6 +1096,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Codes drawn one after the other share one hexadecimal string, which closes before any
+    /// adjustment, offset or rise; poppler reads the same text back.
+    #[test]
+    fn consecutive_codes_share_one_string() {
+        let mut c = Canvas::new(595.0, 842.0);
+        let lines = [
+            "AVATAR verifier l'office 0123",
+            "إشعار بالتوصل",
+            "Numéro d'ordre — ⵜⴰⵎⴰⵣⵉⵖⵜ",
+        ];
+        for (i, text) in lines.iter().enumerate() {
+            let line = layout::shape(text, Style::new(12.0), layout::direction_of(text));
+            c.text(&line, 10.0, 80.0 + 20.0 * i as f32, 500.0, Align::Start);
+        }
+        let content = String::from_utf8(c.content.clone()).unwrap();
+        assert!(!content.contains("><"), "{content}");
+        // Every string holds whole two-byte codes, and kerning ("AV") sits between strings.
+        let strings: Vec<&str> = content
+            .split('<')
+            .skip(1)
+            .map(|s| s.split('>').next().unwrap())
+            .collect();
+        assert!(strings.iter().all(|s| s.len() % 4 == 0 && !s.is_empty()));
+        assert!(strings.iter().any(|s| s.len() >= 16), "{content}");
+        assert!(content.contains("> -") || content.contains("> 1") || content.contains("> 2"));
+        let pdf = c
+            .finish(
+                &Info {
+                    title: "t",
+                    creator: "Diwan",
+                    lang: "fr",
+                    created: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                None,
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("page.pdf");
+        std::fs::write(&path, &pdf).unwrap();
+        let Ok(out) = std::process::Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+        else {
+            eprintln!("pdftotext missing: text extraction not checked");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        for needle in ["AVATAR verifier l'office 0123", "Numéro d'ordre"] {
+            assert!(text.contains(needle), "{needle:?} missing from {text}");
+        }
+        assert!(text.contains("بالتوصل"), "{text}");
     }
 
     #[test]

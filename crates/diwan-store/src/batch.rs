@@ -42,6 +42,8 @@ pub(crate) enum Job {
         pdf_sha256: String,
         json_sha256: String,
         parts: Option<ReceiptParts>,
+        /// The tail's bytes, kept in the filing's row (with `parts` only).
+        tail_bytes: Option<Vec<u8>>,
         /// Answered with the number of filings updated (0: unknown, or already recorded).
         reply: oneshot::Sender<Result<u64>>,
     },
@@ -136,6 +138,7 @@ impl Registrar {
         pdf_sha256: &str,
         json_sha256: &str,
         parts: Option<ReceiptParts>,
+        tail_bytes: Option<Vec<u8>>,
     ) -> Result<u64> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Receipts {
@@ -143,6 +146,7 @@ impl Registrar {
             pdf_sha256: pdf_sha256.into(),
             json_sha256: json_sha256.into(),
             parts,
+            tail_bytes,
             reply,
         })
         .await?;
@@ -193,18 +197,20 @@ async fn write_job<E: Exec + ?Sized>(tx: &mut E, job: &Job) -> Result<Outcome> {
             pdf_sha256,
             json_sha256,
             parts,
+            tail_bytes,
             ..
         } => {
             // Receipts are produced once: a second recording keeps the first ones.
             tx.execute(
-                "UPDATE filings SET receipt_pdf = $2, receipt_json = $3, receipt_prefix = $4, receipt_tail = $5 \
-                 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
+                "UPDATE filings SET receipt_pdf = $2, receipt_json = $3, receipt_prefix = $4, receipt_tail = $5, \
+                 receipt_tail_bytes = $6 WHERE correspondence_id = $1 AND receipt_pdf IS NULL",
                 args![
                     filing.to_string(),
                     pdf_sha256,
                     json_sha256,
                     parts.as_ref().map(|p| p.prefix.as_str()),
-                    parts.as_ref().map(|p| p.tail.as_str())
+                    parts.as_ref().map(|p| p.tail.as_str()),
+                    tail_bytes.as_deref()
                 ],
             )
             .await
@@ -592,6 +598,7 @@ mod tests {
                     pdf_sha256: "00".repeat(32),
                     json_sha256: "11".repeat(32),
                     parts: None,
+                    tail_bytes: None,
                     reply,
                 });
                 receipts = Some(answer);

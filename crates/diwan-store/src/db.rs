@@ -246,10 +246,11 @@ impl Store {
         pdf_sha256: &str,
         json_sha256: &str,
         parts: Option<crate::portal::ReceiptParts>,
+        tail_bytes: Option<Vec<u8>>,
     ) -> Result<u64> {
         self.inner
             .registrar
-            .set_receipts(filing, pdf_sha256, json_sha256, parts)
+            .set_receipts(filing, pdf_sha256, json_sha256, parts, tail_bytes)
             .await
     }
 

@@ -21,6 +21,13 @@ use std::future::Future;
 pub(crate) enum Arg<'a> {
     Int(Option<i64>),
     Text(Option<Cow<'a, str>>),
+    Bytes(Option<&'a [u8]>),
+}
+
+impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
+        Arg::Bytes(v)
+    }
 }
 
 impl From<i64> for Arg<'_> {
@@ -162,6 +169,7 @@ fn sqlx_query<'q>(
         q = match a {
             Arg::Int(v) => q.bind(*v),
             Arg::Text(v) => q.bind(v.as_deref()),
+            Arg::Bytes(v) => q.bind(*v),
         };
     }
     q
@@ -238,6 +246,7 @@ fn direct_statement<'c>(
         match arg {
             Arg::Int(v) => stmt.raw_bind_parameter(i, v)?,
             Arg::Text(v) => stmt.raw_bind_parameter(i, v.as_deref())?,
+            Arg::Bytes(v) => stmt.raw_bind_parameter(i, v)?,
         }
     }
     Ok(stmt)

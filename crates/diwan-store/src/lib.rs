@@ -173,7 +173,12 @@ pub(crate) const BLOB_REFERENCES: &[BlobReference] = &[
         only_where: Some("receipt_tail IS NULL"),
     },
     blob_column("filings", "receipt_prefix"),
-    blob_column("filings", "receipt_tail"),
+    // A tail is a blob only for receipts stored before tails were kept in the filing's row.
+    BlobReference {
+        table: "filings",
+        column: "receipt_tail",
+        only_where: Some("receipt_tail_bytes IS NULL"),
+    },
     // ("filings", "receipt_json") is the hash of the JSON receipt embedded in the receipt PDF,
     // not a blob of its own (before, it was stored separately as well; those copies are now
     // unreferenced and collected).

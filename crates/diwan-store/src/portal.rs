@@ -32,7 +32,8 @@ pub struct Filing {
 pub struct ReceiptParts {
     /// SHA-256 of the shared prefix's blob.
     pub prefix: String,
-    /// SHA-256 of the tail's blob.
+    /// SHA-256 of the tail: the bytes kept in the filing's row (`Store::receipt_tail`), or,
+    /// for receipts stored before, a blob.
     pub tail: String,
 }
 
@@ -112,6 +113,19 @@ impl Store {
         r.map(|r| filing_from_row(&r)).transpose()
     }
 
+    /// The tail of a filing's split receipt when it is kept in the filing's row (None: no
+    /// receipt yet, a receipt stored whole, or a tail stored as a blob before).
+    pub async fn receipt_tail(&self, id: CorrespondenceId) -> Result<Option<Vec<u8>>> {
+        let r = sqlx::query("SELECT receipt_tail_bytes FROM filings WHERE correspondence_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.read())
+            .await?;
+        Ok(match r {
+            Some(r) => r.try_get::<Option<Vec<u8>>, _>(0)?,
+            None => None,
+        })
+    }
+
     /// Filings whose receipts are not produced yet (after a crash between commit and sealing).
     pub async fn filings_without_receipt(&self, limit: i64) -> Result<Vec<Filing>> {
         let rows = sqlx::query(&format!(
@@ -123,18 +137,26 @@ impl Store {
         rows.iter().map(filing_from_row).collect()
     }
 
-    /// Records the receipts of a filing (their blobs must be stored already: the PDF's, or its
-    /// two `parts`). Receipts are produced once: a second call keeps the first ones.
+    /// Records the receipts of a filing. Their blobs must be stored already: the PDF's, or,
+    /// stored in two `parts`, the shared prefix's; `tail_bytes` (with `parts`) are the rest of
+    /// the PDF, kept in the filing's row, and must hash to `parts.tail` (without them, the tail
+    /// must be a blob already). Receipts are produced once: a second call keeps the first ones.
     pub async fn set_receipts(
         &self,
         id: CorrespondenceId,
         pdf_sha256: &str,
         json_sha256: &str,
         parts: Option<&ReceiptParts>,
+        tail_bytes: Option<Vec<u8>>,
     ) -> Result<()> {
+        if tail_bytes.is_some() && parts.is_none() {
+            return Err(StoreError::Invalid(
+                "a receipt's tail without the parts it belongs to".into(),
+            ));
+        }
         // Through the group-commit writer: concurrent filings share one disk sync.
         let n = self
-            .set_receipts_batched(id, pdf_sha256, json_sha256, parts.cloned())
+            .set_receipts_batched(id, pdf_sha256, json_sha256, parts.cloned(), tail_bytes)
             .await?;
         if n == 0 && self.filing_of(id).await?.is_none() {
             return Err(StoreError::NotFound("filing"));

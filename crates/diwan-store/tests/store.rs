@@ -778,8 +778,9 @@ async fn a_filing_failing_half_way_leaves_nothing() {
     }
 }
 
-/// A receipt stored in two parts (the prefix every receipt shares, and its own tail) keeps
-/// both blobs, and fsck checks that they make the receipt whose hash is recorded.
+/// A receipt stored in two parts (the prefix every receipt shares, and its own tail, kept in
+/// the filing's row or, as before, a blob) keeps them, and fsck checks that they make the
+/// receipt whose hash is recorded.
 #[tokio::test]
 async fn receipts_stored_in_two_parts_are_kept_and_checked() {
     use diwan_store::portal::ReceiptParts;
@@ -809,23 +810,37 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
         t.store.blobs().promote(&mut prefix_blob).await.unwrap();
         let json = BlobHash::of(b"{}").to_hex();
         let mut parts = Vec::new();
+        // The first tail is a blob (as stored before), the second is kept in the row.
         for (i, id) in filings[..2].iter().enumerate() {
             let tail = format!("this receipt's own objects {i} %%EOF");
-            let mut tail_blob = t.store.blobs().stage_bytes(tail.as_bytes()).await.unwrap();
-            t.store.blobs().promote(&mut tail_blob).await.unwrap();
-            let whole = BlobHash::of(&[&prefix[..], tail.as_bytes()].concat()).to_hex();
             let p = ReceiptParts {
                 prefix: prefix_blob.hash().to_hex(),
-                tail: tail_blob.hash().to_hex(),
+                tail: BlobHash::of(tail.as_bytes()).to_hex(),
+            };
+            let whole = BlobHash::of(&[&prefix[..], tail.as_bytes()].concat()).to_hex();
+            let kept = if i == 0 {
+                let mut tail_blob = t.store.blobs().stage_bytes(tail.as_bytes()).await.unwrap();
+                t.store.blobs().promote(&mut tail_blob).await.unwrap();
+                None
+            } else {
+                // Bytes without the parts they belong to are refused.
+                assert!(matches!(
+                    t.store
+                        .set_receipts(*id, &whole, &json, None, Some(tail.clone().into_bytes()))
+                        .await,
+                    Err(StoreError::Invalid(_))
+                ));
+                Some(tail.clone().into_bytes())
             };
             t.store
-                .set_receipts(*id, &whole, &json, Some(&p))
+                .set_receipts(*id, &whole, &json, Some(&p), kept.clone())
                 .await
                 .unwrap();
             assert_eq!(
                 t.store.filing_of(*id).await.unwrap().unwrap().receipt_parts,
                 Some(p.clone())
             );
+            assert_eq!(t.store.receipt_tail(*id).await.unwrap(), kept, "{}", t.name);
             parts.push(p);
         }
         // A receipt stored whole, as before: its hash names its blob.
@@ -837,7 +852,7 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
             .unwrap();
         t.store.blobs().promote(&mut whole_blob).await.unwrap();
         t.store
-            .set_receipts(filings[2], &whole_blob.hash().to_hex(), &json, None)
+            .set_receipts(filings[2], &whole_blob.hash().to_hex(), &json, None, None)
             .await
             .unwrap();
         assert_eq!(
@@ -851,9 +866,13 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
         );
 
         let referenced = t.store.referenced_blobs().await.unwrap();
-        for h in [&parts[0].prefix, &parts[0].tail, &parts[1].tail] {
+        for h in [&parts[0].prefix, &parts[0].tail] {
             assert!(referenced.contains(h), "{}", t.name);
         }
+        assert!(
+            !referenced.contains(&parts[1].tail),
+            "kept in the row, not a blob"
+        );
         assert!(referenced.contains(&whole_blob.hash().to_hex()));
         let report = t.store.fsck(&|_, _| {}).await.unwrap();
         assert!(report.is_sound(), "{}: {:?}", t.name, report.damage);
@@ -874,6 +893,23 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
         assert!(
             report.damage[0].message.contains(&filings[1].to_string())
                 && report.damage[0].message.contains("two parts"),
+            "{:?}",
+            report.damage
+        );
+
+        // A tail kept in the row that no longer hashes to its name is damage too.
+        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        sqlx::query("UPDATE filings SET receipt_tail_bytes = $1 WHERE correspondence_id = $2")
+            .bind(b"tampered".to_vec())
+            .bind(filings[1].to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert_eq!(report.damage.len(), 1, "{}: {:?}", t.name, report.damage);
+        assert!(
+            report.damage[0].message.contains("tail kept"),
             "{:?}",
             report.damage
         );

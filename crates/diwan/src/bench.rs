@@ -717,7 +717,15 @@ async fn filings(
             cpu_seconds("self").unwrap_or(0.0),
         )
     };
-    let stored0 = bytes_under(blobs);
+    // SQLite's database file and its log (nothing for PostgreSQL, whose files are elsewhere).
+    let database = |name: &str| {
+        blobs
+            .parent()
+            .and_then(|d| std::fs::metadata(d.join(name)).ok())
+            .map_or(0, |m| m.len())
+    };
+    let database_bytes = || database("diwan.db") + database("diwan.db-wal");
+    let (stored0, database0) = (bytes_under(blobs), database_bytes());
     let (server0, client0) = cpu();
     let (threads0, sealing0) = (
         thread_cpu_seconds(pid),
@@ -731,7 +739,7 @@ async fn filings(
         .await?
     };
     let (server1, client1) = cpu();
-    let stored1 = bytes_under(blobs);
+    let (stored1, database1) = (bytes_under(blobs), database_bytes());
     let (threads1, sealing1) = (
         thread_cpu_seconds(pid),
         metric(c, base, "diwan_receipt_sealing_cpu_seconds_total").await?,
@@ -767,10 +775,14 @@ async fn filings(
          blob syncs {blob_sync:.2} ms, database reads {readers:.2} ms, requests and the rest {:.2} ms",
         per(server0, server1) - sealing - writer - blob_sync - readers
     );
+    let per_filing = |a: u64, b: u64| b.saturating_sub(a) as f64 / args.filings as f64 / 1000.0;
     println!(
-        "stored per filing: {:.1} KB of blobs (its {} B document and its sealed receipt)",
-        stored1.saturating_sub(stored0) as f64 / args.filings as f64 / 1000.0,
-        args.size
+        "stored per filing: {:.1} KB of blob files (its {} B document), {:.1} KB more database \
+         (SQLite file and log: the records, and the receipt's own part after the fonts all \
+         receipts share)",
+        per_filing(stored0, stored1),
+        args.size,
+        per_filing(database0, database1),
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();

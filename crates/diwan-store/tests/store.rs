@@ -805,6 +805,18 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
                 .unwrap();
             filings.push(r.id);
         }
+        // Waiting for their receipts (found through the partial index), until recorded.
+        let waiting = |list: Vec<diwan_store::portal::Filing>| {
+            let mut ids: Vec<_> = list.into_iter().map(|f| f.correspondence_id).collect();
+            ids.sort();
+            ids
+        };
+        let mut all = filings.clone();
+        all.sort();
+        assert_eq!(
+            waiting(t.store.filings_without_receipt(100).await.unwrap()),
+            all
+        );
         let prefix = b"%PDF-1.7 the fonts every receipt shares ".repeat(100);
         let mut prefix_blob = t.store.blobs().stage_bytes(&prefix).await.unwrap();
         t.store.blobs().promote(&mut prefix_blob).await.unwrap();
@@ -865,6 +877,7 @@ async fn receipts_stored_in_two_parts_are_kept_and_checked() {
             None
         );
 
+        assert!(waiting(t.store.filings_without_receipt(100).await.unwrap()).is_empty());
         let referenced = t.store.referenced_blobs().await.unwrap();
         for h in [&parts[0].prefix, &parts[0].tail] {
             assert!(referenced.contains(h), "{}", t.name);

@@ -3,3 +3,9 @@
 -- receipt_tail still holds its SHA-256. NULL: the tail is the blob named by receipt_tail
 -- (receipts stored before this change).
 ALTER TABLE filings ADD COLUMN receipt_tail_bytes BYTEA;
+
+-- The filings still waiting for their receipts (after a stop between a filing's commit and its
+-- sealing), which the server looks for every 30 seconds: found without reading every filing's
+-- row, now that rows hold their receipt's tail.
+CREATE INDEX filings_without_receipt ON filings (created_at)
+    WHERE receipt_pdf IS NULL OR receipt_json IS NULL;

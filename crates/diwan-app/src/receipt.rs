@@ -182,10 +182,7 @@ impl App {
         let (parts, new_prefix) = self
             .store_receipt_pdf(r.pdf, r.pdf_sha256, r.shared_prefix)
             .await?;
-        let (parts, tail) = match parts {
-            Some((parts, tail)) => (Some(parts), Some(tail)),
-            None => (None, None),
-        };
+        let (parts, tail) = parts.unzip();
         self.store
             .set_receipts(
                 filing,

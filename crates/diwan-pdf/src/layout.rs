@@ -668,12 +668,21 @@ fn shape_runs(text: &str, bold: bool, direction: Direction) -> Vec<Run> {
 }
 
 /// Breaks `text` into lines no wider than `max_width` points (at spaces; a single word longer
-/// than the width is cut by characters). Explicit newlines are kept. Words are measured once
-/// each; only the final lines are shaped whole.
+/// than the width is cut by characters). Explicit newlines are kept. A paragraph is first shaped
+/// whole, and kept as one line when it fits (most do: one lookup for a paragraph shaped
+/// before). Otherwise words are measured once each, and only the final lines shaped whole.
 pub fn wrap(text: &str, style: Style, direction: Direction, max_width: f32) -> Vec<Line> {
     let space = shape(" ", style, direction).width();
     let mut lines = Vec::new();
     for para in text.split('\n') {
+        // The line the words would make: single spaces between them, none around.
+        if !para.starts_with(' ') && !para.ends_with(' ') && !para.contains("  ") {
+            let whole = shape(para, style, direction);
+            if whole.width() <= max_width {
+                lines.push(whole);
+                continue;
+            }
+        }
         let mut current = String::new();
         let mut width = 0.0f32;
         for word in para.split(' ').filter(|w| !w.is_empty()) {

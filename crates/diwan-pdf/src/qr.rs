@@ -2,14 +2,19 @@
 
 use crate::{PdfError, Result};
 
-/// The dark parts of the QR code of `data` drawn in the square of side `size` at (`x`, `y`)
-/// (top-left), with a quiet zone of 2 modules included in the square: one rectangle
-/// `(x, y, width, height)` per horizontal run of dark modules.
+/// The dark modules of the QR code of `data`: one `(column, row, length)` per horizontal run,
+/// row 0 at the top, in a grid of `width` modules (quiet zone not included).
 ///
 /// The mask is fixed (pattern 0, "checkerboard") rather than chosen by scoring all eight, which
 /// costs more than the rest of a receipt's drawing: any mask gives a valid code, and verification
 /// URLs are short and dense enough that every reader copes.
-pub fn dark_rects(data: &str, x: f32, y: f32, size: f32) -> Result<Vec<(f32, f32, f32, f32)>> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modules {
+    pub width: usize,
+    pub runs: Vec<(u16, u16, u16)>,
+}
+
+pub fn modules(data: &str) -> Result<Modules> {
     use qrcode::canvas::{Canvas, MaskPattern};
     let qr = |e: qrcode::types::QrError| PdfError::Qr(e.to_string());
     let ec_level = qrcode::EcLevel::M;
@@ -21,34 +26,30 @@ pub fn dark_rects(data: &str, x: f32, y: f32, size: f32) -> Result<Vec<(f32, f32
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&encoded, &ec);
     canvas.apply_mask(MaskPattern::Checkerboard);
-    let n = version.width().max(0) as usize;
+    let width = version.width().max(0) as usize;
     let colors = canvas.into_colors();
-    let module = size / (n as f32 + 4.0);
-    let mut out = Vec::new();
-    for row in 0..n {
+    let mut runs = Vec::new();
+    for (row, line) in colors.chunks(width.max(1)).enumerate() {
         // Merge horizontal runs of dark modules into one rectangle each.
         let mut col = 0;
-        while col < n {
-            if colors.get(row * n + col) == Some(&qrcode::Color::Dark) {
+        while col < line.len() {
+            if line[col] == qrcode::Color::Dark {
                 let start = col;
-                while colors.get(row * n + col) == Some(&qrcode::Color::Dark) && col < n {
+                while col < line.len() && line[col] == qrcode::Color::Dark {
                     col += 1;
                 }
-                out.push((
-                    x + (start as f32 + 2.0) * module,
-                    y + (row as f32 + 2.0) * module,
-                    (col - start) as f32 * module,
-                    module,
-                ));
+                // A QR code is at most 177 modules wide.
+                runs.push((start as u16, row as u16, (col - start) as u16));
             } else {
                 col += 1;
             }
         }
     }
-    Ok(out)
+    Ok(Modules { width, runs })
 }
 
-/// Draws the QR code of `data` on a canvas (see [`dark_rects`]).
+/// Draws the QR code of `data` in the square of side `size` whose top-left corner is at
+/// (`x`, `y`), a quiet zone of 2 modules included (see [`modules`]).
 pub fn draw_on(
     canvas: &mut crate::canvas::Canvas,
     data: &str,
@@ -56,6 +57,15 @@ pub fn draw_on(
     y: f32,
     size: f32,
 ) -> Result<()> {
-    canvas.rects(&dark_rects(data, x, y, size)?, (0, 0, 0));
+    let m = modules(data)?;
+    // A quiet zone of 2 modules, inside the square.
+    let module = size / (m.width as f32 + 4.0);
+    canvas.module_runs(
+        x + 2.0 * module,
+        y + 2.0 * module,
+        module,
+        &m.runs,
+        (0, 0, 0),
+    );
     Ok(())
 }

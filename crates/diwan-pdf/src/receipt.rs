@@ -503,6 +503,51 @@ mod tests {
         assert_eq!(render_sharing(&rare).unwrap().shared_prefix, 0);
     }
 
+    /// The QR code drawn on the page, read back from the content stream by a decoder we did
+    /// not write, gives the verification address.
+    #[test]
+    fn the_qr_code_on_the_page_reads_as_the_verification_address() {
+        let d = sample();
+        let c = draw(&d).unwrap();
+        let content = String::from_utf8_lossy(c.content()).into_owned();
+        let start = content.find(" cm\n").expect("the QR code's grid") + 4;
+        let end = start + content[start..].find("f Q").expect("its end");
+        let runs: Vec<[usize; 3]> = content[start..end]
+            .lines()
+            .map(|l| {
+                let v: Vec<usize> = l
+                    .strip_suffix(" 1 re")
+                    .expect("a run")
+                    .split(' ')
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                [v[0], v[1], v[2]]
+            })
+            .collect();
+        let width = runs.iter().map(|r| r[0] + r[2]).max().unwrap();
+        // Four pixels a module, with a quiet zone of four modules.
+        let (scale, quiet) = (4, 4);
+        let side = (width + 2 * quiet) * scale;
+        let img = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (col, row) = (x / scale, y / scale);
+            let dark = col >= quiet
+                && row >= quiet
+                && runs
+                    .iter()
+                    .any(|r| r[1] == row - quiet && (r[0]..r[0] + r[2]).contains(&(col - quiet)));
+            if dark {
+                0
+            } else {
+                255
+            }
+        });
+        let mut img = img;
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, text) = grids[0].decode().unwrap();
+        assert_eq!(text, d.verify_url);
+    }
+
     #[test]
     fn renders_a_pdf() {
         let pdf = render(&sample()).unwrap();

@@ -401,6 +401,35 @@ impl Canvas {
         Ok(fonts)
     }
 
+    /// [`Canvas::write_fonts`] when every face drawn has its shared subset: the same bytes at
+    /// the same place in every document drawn with those faces, so written once per set of
+    /// faces and copied afterwards (formatting a face's objects, its widths above all, cost
+    /// more than copying its 20 KB).
+    fn write_shared_fonts(&self, w: &mut Writer) -> Result<Vec<(String, usize)>> {
+        let start = (w.out.len(), w.offsets.len());
+        // Entries are pushed whole: one left by a panicking writer is still sound.
+        let mut written = SHARED_FONT_OBJECTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = written
+            .iter()
+            .find(|o| o.drawn == self.drawn && o.start == start)
+        {
+            w.out.extend_from_slice(&hit.bytes);
+            w.offsets.extend_from_slice(&hit.offsets);
+            return Ok(hit.fonts.clone());
+        }
+        let fonts = self.write_fonts(w)?;
+        written.push(SharedFontObjects {
+            drawn: self.drawn,
+            start,
+            bytes: w.out[start.0..].to_vec(),
+            offsets: w.offsets[start.1..].to_vec(),
+            fonts: fonts.clone(),
+        });
+        Ok(fonts)
+    }
+
     /// The content stream drawn so far.
     pub(crate) fn content(&self) -> &[u8] {
         &self.content
@@ -439,7 +468,12 @@ impl Canvas {
         let info_ref = w.reserve();
 
         let mut font_refs = String::new();
-        for (name, r) in self.write_fonts(&mut w)? {
+        let fonts = if !self.compact && self.uses_only_shared_subsets() {
+            self.write_shared_fonts(&mut w)?
+        } else {
+            self.write_fonts(&mut w)?
+        };
+        for (name, r) in fonts {
             let _ = write!(font_refs, "/{name} {r} 0 R ");
         }
         // The header and the fonts come first; with the shared subsets only, they are the same
@@ -930,6 +964,20 @@ fn name_escape(s: &str) -> String {
     out
 }
 
+/// The objects of the shared subsets of one set of faces, as written after the document's
+/// first objects (at byte `start.0`, from object `start.1` on): byte offsets included, they are
+/// the same in every document drawn with those faces. At most one per set of faces (32).
+struct SharedFontObjects {
+    drawn: [bool; FACES],
+    start: (usize, usize),
+    bytes: Vec<u8>,
+    offsets: Vec<usize>,
+    fonts: Vec<(String, usize)>,
+}
+
+static SHARED_FONT_OBJECTS: std::sync::Mutex<Vec<SharedFontObjects>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// Objects written in sequence, with a classic cross-reference table.
 struct Writer {
     out: Vec<u8>,
@@ -1067,6 +1115,44 @@ mod tests {
         fn tap_sort(mut self) -> Self {
             self.sort();
             self
+        }
+    }
+
+    /// The shared subsets' objects copied from the first document drawn with the same faces are
+    /// the ones writing them gives, offsets included.
+    #[test]
+    fn shared_font_objects_copied_are_the_ones_written() {
+        let mut c = Canvas::new(595.0, 842.0);
+        let style = Style::new(10.0);
+        c.text(
+            &layout::shape("Reçu le", style, Direction::Ltr),
+            40.0,
+            60.0,
+            200.0,
+            Align::Start,
+        );
+        c.text(
+            &layout::shape("تاريخ", style, Direction::Rtl),
+            300.0,
+            60.0,
+            200.0,
+            Align::Start,
+        );
+        assert!(c.uses_only_shared_subsets());
+        let fresh = || {
+            let mut w = Writer::with_capacity(1024);
+            for _ in 0..5 {
+                w.reserve();
+            }
+            w
+        };
+        let mut written = fresh();
+        let fonts = c.write_fonts(&mut written).unwrap();
+        for _ in 0..2 {
+            let mut copied = fresh();
+            assert_eq!(c.write_shared_fonts(&mut copied).unwrap(), fonts);
+            assert_eq!(copied.out, written.out);
+            assert_eq!(copied.offsets, written.offsets);
         }
     }
 

@@ -322,14 +322,45 @@ fn shape_segment(text: &str, family: Family, bold: bool, rtl: bool) -> Option<Ru
 /// Shaped lines, memoized: every receipt or letter repeats the same labels and words, and
 /// shaping (bidi analysis, font choice, OpenType substitution and positioning) is the costliest
 /// step of laying out text. Runs do not depend on the size or colour, only on the text, the
-/// weight and the paragraph direction. Bounded: cleared when full, so unusual texts (names,
-/// subjects) cannot grow it without limit.
+/// weight and the paragraph direction.
 /// Hashed with foldhash rather than SipHash: a receipt looks up some three hundred short texts.
 /// Its seed is random per process, so filers cannot choose texts that collide.
 type ShapedMap = std::collections::HashMap<String, Arc<[Run]>, foldhash::fast::RandomState>;
-/// One map per weight and direction, so that a lookup borrows the text instead of copying it.
-static SHAPED: std::sync::Mutex<Option<[ShapedMap; 4]>> = std::sync::Mutex::new(None);
-const SHAPED_CAPACITY: usize = 8192;
+
+/// Bounded, in two generations: a lookup tries the young one, then the old one (moving what it
+/// finds to the young one); when the young one is full, it becomes the old one and the old one
+/// is dropped. Texts met on every page (labels, words) so stay however many met once (names,
+/// numbers, subjects) pass through, where clearing a full cache made every receipt's labels
+/// shaped again after every few hundred filings.
+#[derive(Default)]
+struct ShapedCache {
+    /// One map per weight and direction, so that a lookup borrows the text.
+    young: [ShapedMap; 4],
+    old: [ShapedMap; 4],
+}
+
+/// Texts in the young generation when it is replaced.
+const SHAPED_GENERATION: usize = 4096;
+
+impl ShapedCache {
+    fn get(&mut self, slot: usize, text: &str) -> Option<Arc<[Run]>> {
+        if let Some(runs) = self.young[slot].get(text) {
+            return Some(Arc::clone(runs));
+        }
+        let (text, runs) = self.old[slot].remove_entry(text)?;
+        self.insert(slot, text, Arc::clone(&runs));
+        Some(runs)
+    }
+
+    fn insert(&mut self, slot: usize, text: String, runs: Arc<[Run]>) {
+        if self.young.iter().map(ShapedMap::len).sum::<usize>() >= SHAPED_GENERATION {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young[slot].insert(text, runs);
+    }
+}
+
+static SHAPED: std::sync::Mutex<Option<ShapedCache>> = std::sync::Mutex::new(None);
 
 /// Shapes one line of text (no line breaks inside).
 pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
@@ -337,7 +368,7 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
     let cached = SHAPED
         .lock()
         .ok()
-        .and_then(|c| c.as_ref().and_then(|c| c[slot].get(text)).cloned());
+        .and_then(|mut c| c.as_mut().and_then(|c| c.get(slot, text)));
     let runs = match cached {
         Some(runs) => runs,
         None => {
@@ -348,11 +379,11 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
                 None => shape_runs(text, style.bold, direction).into(),
             };
             if let Ok(mut cache) = SHAPED.lock() {
-                let maps = cache.get_or_insert_with(Default::default);
-                if maps.iter().map(ShapedMap::len).sum::<usize>() >= SHAPED_CAPACITY {
-                    maps.iter_mut().for_each(ShapedMap::clear);
-                }
-                maps[slot].insert(text.to_string(), Arc::clone(&runs));
+                cache.get_or_insert_with(Default::default).insert(
+                    slot,
+                    text.to_string(),
+                    Arc::clone(&runs),
+                );
             }
             runs
         }
@@ -364,25 +395,41 @@ pub fn shape(text: &str, style: Style, direction: Direction) -> Line {
     }
 }
 
+/// Whether `c` may be in a line composed by words: left-to-right or neutral, in the Latin font.
+fn simple_for_words(c: char) -> bool {
+    use unicode_bidi::BidiClass::*;
+    matches!(
+        unicode_bidi::bidi_class(c),
+        L | EN | ES | ET | CS | ON | WS | NSM | BN
+    ) && !is_arabic(c)
+        && !is_tifinagh(c)
+        && has_glyph(Family::Sans, c)
+}
+
+/// [`simple_for_words`] of each ASCII character, worked out once: most lines are ASCII, and
+/// the two lookups per character (a binary search, the font's map) were a tenth of a line's
+/// composition.
+static SIMPLE_ASCII: std::sync::LazyLock<[bool; 128]> = std::sync::LazyLock::new(|| {
+    let mut t = [false; 128];
+    for (i, known) in t.iter_mut().enumerate() {
+        *known = char::from_u32(i as u32).is_some_and(simple_for_words);
+    }
+    t
+});
+
 /// A left-to-right line of the Latin font alone, laid out from its words' cached runs: a space
 /// ends every lookup of that font (ligatures, kerning), so the words shaped apart give the glyphs
 /// and advances of the line shaped whole (a test compares both). A receipt's lines are new
 /// (numbers, names, hashes), but their words mostly are not. None for any other line.
 fn by_words(text: &str, style: Style, direction: Direction) -> Option<Run> {
-    use unicode_bidi::BidiClass::*;
-    let simple = |c: char| {
-        matches!(
-            unicode_bidi::bidi_class(c),
-            L | EN | ES | ET | CS | ON | WS | NSM | BN
-        ) && !is_arabic(c)
-            && !is_tifinagh(c)
-            && has_glyph(Family::Sans, c)
-    };
     // A single word, or spaces alone (whose words would be the line itself), is shaped whole.
     if direction != Direction::Ltr
         || !text.contains(' ')
         || text.trim_matches(' ').is_empty()
-        || !text.chars().all(simple)
+        || !text.chars().all(|c| match SIMPLE_ASCII.get(c as usize) {
+            Some(known) => *known,
+            None => simple_for_words(c),
+        })
     {
         return None;
     }
@@ -824,6 +871,35 @@ pub(crate) fn each_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Texts looked up again and again stay in the cache however many others pass through;
+    /// one not met again leaves it after two generations; its size stays bounded.
+    #[test]
+    fn the_shaping_cache_keeps_what_is_used() {
+        let mut cache = ShapedCache::default();
+        let runs: Arc<[Run]> = Arc::from(Vec::new());
+        cache.insert(0, "Numéro d'ordre".into(), Arc::clone(&runs));
+        cache.insert(1, "once".into(), Arc::clone(&runs));
+        for i in 0..5 * SHAPED_GENERATION {
+            cache.insert(0, format!("BO/{i}"), Arc::clone(&runs));
+            if i % 100 == 0 {
+                assert!(cache.get(0, "Numéro d'ordre").is_some(), "lost after {i}");
+            }
+        }
+        assert!(cache.get(0, "Numéro d'ordre").is_some());
+        assert!(cache.get(1, "once").is_none());
+        assert!(cache.get(0, "BO/0").is_none());
+        assert!(cache
+            .get(0, &format!("BO/{}", 5 * SHAPED_GENERATION - 1))
+            .is_some());
+        let held: usize = cache
+            .young
+            .iter()
+            .chain(&cache.old)
+            .map(ShapedMap::len)
+            .sum();
+        assert!(held <= 2 * SHAPED_GENERATION, "{held}");
+    }
 
     #[test]
     fn scripts_get_their_fonts() {

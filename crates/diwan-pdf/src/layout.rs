@@ -340,7 +340,7 @@ struct ShapedCache {
 }
 
 /// Texts in the young generation when it is replaced.
-const SHAPED_GENERATION: usize = 4096;
+const SHAPED_GENERATION: usize = 2048;
 
 impl ShapedCache {
     fn get(&mut self, slot: usize, text: &str) -> Option<Arc<[Run]>> {

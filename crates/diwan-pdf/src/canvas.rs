@@ -59,10 +59,9 @@ pub struct Attachment<'a> {
     pub data: &'a [u8],
 }
 
-/// Writes a number with at most three decimals, without a trailing zero or point.
-/// Writes a small non-negative integer.
-fn int(out: &mut Vec<u8>, v: u16) {
-    let (mut buf, mut i, mut v) = ([0u8; 5], 5, v);
+/// Writes a non-negative integer.
+fn int(out: &mut Vec<u8>, v: u64) {
+    let (mut buf, mut i, mut v) = ([0u8; 20], 20, v);
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
@@ -74,6 +73,7 @@ fn int(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Writes a number with at most three decimals, without a trailing zero or point.
 fn num(out: &mut Vec<u8>, v: f32) {
     let milli = if v.is_finite() {
         (f64::from(v) * 1000.0).round() as i64
@@ -84,16 +84,7 @@ fn num(out: &mut Vec<u8>, v: f32) {
         out.push(b'-');
     }
     let m = milli.unsigned_abs();
-    let (mut int, mut buf, mut i) = (m / 1000, [0u8; 20], 20);
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (int % 10) as u8;
-        int /= 10;
-        if int == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    int(out, m / 1000);
     let frac = m % 1000;
     if frac != 0 {
         out.push(b'.');
@@ -243,7 +234,7 @@ impl Canvas {
         self.content.extend_from_slice(b"cm\n");
         for &(col, row, len) in runs {
             for v in [col, row, len] {
-                int(&mut self.content, v);
+                int(&mut self.content, u64::from(v));
                 self.content.push(b' ');
             }
             self.content.extend_from_slice(b"1 re\n");

@@ -14,6 +14,7 @@ pub struct Modules {
     pub runs: Vec<(u16, u16, u16)>,
 }
 
+/// The QR code of `data` at error correction level M (see [`Modules`]).
 pub fn modules(data: &str) -> Result<Modules> {
     use qrcode::canvas::{Canvas, MaskPattern};
     let qr = |e: qrcode::types::QrError| PdfError::Qr(e.to_string());

@@ -18,8 +18,9 @@ pub struct BenchArgs {
     /// Registrations to time.
     #[arg(long, default_value_t = 5000)]
     requests: usize,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 32)]
+    /// Requests in flight at once. 24 by default: on two cores, past 16 in flight the server is
+    /// saturated and more requests only wait longer (docs/BENCHMARKS.md).
+    #[arg(long, default_value_t = 24)]
     concurrency: usize,
     /// Size of each registered document, bytes.
     #[arg(long, default_value_t = 10 * 1024)]

@@ -528,7 +528,7 @@ mod tests {
         // Four pixels a module, with a quiet zone of four modules.
         let (scale, quiet) = (4, 4);
         let side = (width + 2 * quiet) * scale;
-        let img = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
             let (col, row) = (x / scale, y / scale);
             let dark = col >= quiet
                 && row >= quiet
@@ -541,7 +541,6 @@ mod tests {
                 255
             }
         });
-        let mut img = img;
         let grids = img.detect_grids();
         assert_eq!(grids.len(), 1);
         let (_, text) = grids[0].decode().unwrap();

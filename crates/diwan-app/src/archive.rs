@@ -199,7 +199,7 @@ impl Bag {
     async fn document(
         &mut self,
         rel: &str,
-        mut file: tokio::fs::File,
+        mut file: diwan_store::BlobReader,
         size: u64,
         sha256: &str,
     ) -> Result<(), AppError> {

@@ -45,6 +45,9 @@ pub enum BlobError {
     BadHash(String),
     #[error("blob store I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Reading or removing a blob kept in the database (see [`crate::small_blobs`]).
+    #[error("blob store database error: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// A SHA-256 digest naming a blob.
@@ -260,10 +263,54 @@ impl StagedBlob {
     }
 }
 
+impl StagedBlob {
+    /// Takes the content over when it is held in memory and is at most `limit` bytes, for the
+    /// caller to store it elsewhere than in a file (a registration keeps small documents in
+    /// its own transaction); the blob is then no longer promotable. None leaves it untouched.
+    pub(crate) fn take_small(&mut self, limit: u64) -> Option<Vec<u8>> {
+        match &self.content {
+            Staged::Memory(_) if self.size <= limit => {
+                match std::mem::replace(&mut self.content, Staged::Promoted) {
+                    Staged::Memory(bytes) => Some(bytes),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Drop for StagedBlob {
     fn drop(&mut self) {
         if let Staged::File(p) = &self.content {
             let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A stored blob opened for reading: a file, or bytes the database held.
+#[derive(Debug)]
+pub enum BlobReader {
+    File(tokio::fs::File),
+    Bytes(std::io::Cursor<Vec<u8>>),
+}
+
+impl BlobReader {
+    /// Reads the bytes held in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        BlobReader::Bytes(std::io::Cursor::new(bytes))
+    }
+}
+
+impl tokio::io::AsyncRead for BlobReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            BlobReader::File(f) => std::pin::Pin::new(f).poll_read(cx, buf),
+            BlobReader::Bytes(c) => std::pin::Pin::new(c).poll_read(cx, buf),
         }
     }
 }
@@ -291,7 +338,7 @@ pub trait BlobStore: Send + Sync {
     /// have been stored.
     async fn promote_all(&self, staged: &mut [&mut StagedBlob]) -> Result<(), BlobError>;
     /// Opens a stored blob for reading.
-    async fn open(&self, hash: &BlobHash) -> Result<tokio::fs::File, BlobError>;
+    async fn open(&self, hash: &BlobHash) -> Result<BlobReader, BlobError>;
     /// Reads a whole (small) blob.
     async fn read(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError>;
     /// Whether a blob is stored.
@@ -723,9 +770,9 @@ impl BlobStore for LocalBlobStore {
         outcome.map_err(BlobError::Io)
     }
 
-    async fn open(&self, hash: &BlobHash) -> Result<tokio::fs::File, BlobError> {
+    async fn open(&self, hash: &BlobHash) -> Result<BlobReader, BlobError> {
         match tokio::fs::File::open(self.path_of(hash)).await {
-            Ok(f) => Ok(f),
+            Ok(f) => Ok(BlobReader::File(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::Missing(*hash)),
             Err(e) => Err(e.into()),
         }

@@ -68,6 +68,19 @@ fn writer_runtime() -> Result<tokio::runtime::Handle> {
     Ok(handle)
 }
 
+/// The blob store behind the small documents kept in the database.
+fn database_first(
+    read: &AnyPool,
+    write: &AnyPool,
+    files: Arc<dyn BlobStore>,
+) -> Arc<dyn BlobStore> {
+    Arc::new(crate::small_blobs::DatabaseFirst::new(
+        read.clone(),
+        write.clone(),
+        files,
+    ))
+}
+
 /// The store: database pools plus the blob store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -146,6 +159,7 @@ impl Store {
                 let writer =
                     crate::batch::open_direct(file.get_filename(), opts.sqlite_synchronous_full)?;
                 let registrar = crate::batch::Registrar::start(writer, &writer_runtime()?);
+                let blobs = database_first(&read, &write, blobs);
                 Store {
                     inner: Arc::new(Inner {
                         backend,
@@ -184,7 +198,7 @@ impl Store {
                         backend,
                         read: pool.clone(),
                         write: pool.clone(),
-                        blobs,
+                        blobs: database_first(&pool, &pool, blobs),
                         registrar,
                         word_stats: Default::default(),
                     }),
@@ -212,6 +226,8 @@ impl Store {
         }
     }
 
+    /// The blobs: small documents kept in the database, then the files of the store given to
+    /// [`Store::open`] (see [`crate::small_blobs`]).
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.inner.blobs
     }

@@ -36,13 +36,16 @@ pub mod portal;
 pub mod processing;
 pub mod registry;
 pub mod replies;
+pub mod small_blobs;
 pub mod stats;
 pub mod synthetic;
 pub mod webhooks;
 
 pub use audit::Actor;
 pub use batch::QueuedWrite;
-pub use blob::{BlobError, BlobHash, BlobStore, BlobWriter, LocalBlobStore, StagedBlob};
+pub use blob::{
+    BlobError, BlobHash, BlobReader, BlobStore, BlobWriter, LocalBlobStore, StagedBlob,
+};
 pub use db::{Backend, Store, StoreOptions, Tenant};
 
 /// Errors of the store. `NotFound`, `Conflict` and `Invalid` are the caller's fault and map to

@@ -331,8 +331,9 @@ pub fn clean_party(p: &Party) -> Result<Party> {
 
 impl Tenant {
     /// Registers a correspondence: allocates its number in the register's yearly sequence, in the
-    /// same transaction as the record, its documents and its audit entry. Staged blobs are
-    /// promoted before the transaction (see [`crate::blob`]).
+    /// same transaction as the record, its documents and its audit entry. Small documents are
+    /// written by that transaction (see [`crate::small_blobs`]); other staged blobs are promoted
+    /// before it (see [`crate::blob`]).
     ///
     /// Registrations arriving together are committed together (group commit, see
     /// [`crate::batch`]): one failing registration never affects another, and the answer is
@@ -369,8 +370,9 @@ impl Tenant {
         self.store.submit(self.admin, actor.clone(), prepared).await
     }
 
-    /// Validates a registration and promotes its documents; everything that can fail because of
-    /// the request fails here, before any write.
+    /// Validates a registration and promotes its documents (those it does not keep for the
+    /// transaction to store); everything that can fail because of the request fails here,
+    /// before any write.
     pub(crate) async fn prepare_registration(
         &self,
         new: NewCorrespondence,
@@ -424,20 +426,23 @@ impl Tenant {
         }
         let format = NumberFormat::parse(&reg.number_format)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // Small documents held in memory go into the registration's transaction; the others
+        // are promoted to files now (see [`crate::small_blobs`]).
+        let mut documents = Vec::with_capacity(new.documents.len());
         for d in new.documents.iter_mut() {
-            self.store.blobs().promote(&mut d.blob).await?;
-        }
-        let documents = new
-            .documents
-            .iter()
-            .map(|d| PreparedDocument {
+            let kept = d.blob.take_small(crate::small_blobs::SMALL_BLOB_LIMIT);
+            if kept.is_none() {
+                self.store.blobs().promote(&mut d.blob).await?;
+            }
+            documents.push(PreparedDocument {
                 role: d.role,
                 file_name: d.file_name.as_str().to_string(),
                 media_type: d.media_type,
                 size: d.blob.size() as i64,
                 sha256: d.blob.hash().to_hex(),
-            })
-            .collect();
+                kept,
+            });
+        }
         Ok(PreparedRegistration {
             register: reg.id,
             direction: reg.direction,
@@ -1034,7 +1039,8 @@ impl QueryBuilder {
     }
 }
 
-/// A document of a validated registration, already promoted in the blob store.
+/// A document of a validated registration: promoted in the blob store already, or small and
+/// kept here for the registration's transaction to store.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedDocument {
     role: DocumentRole,
@@ -1042,6 +1048,8 @@ pub(crate) struct PreparedDocument {
     media_type: MediaType,
     size: i64,
     sha256: String,
+    /// The content, when it is written as a row of `small_blobs`.
+    kept: Option<Vec<u8>>,
 }
 
 /// A validated registration, ready to be written.
@@ -1195,6 +1203,14 @@ pub(crate) async fn write_registration<E: Exec + ?Sized>(
         .await?;
     }
     for (i, d) in p.documents.iter().enumerate() {
+        if let Some(bytes) = &d.kept {
+            // Identical content is stored once.
+            tx.execute(
+                "INSERT INTO small_blobs (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+                args![&d.sha256, Some(bytes.as_slice())],
+            )
+            .await?;
+        }
         tx.execute(
             "INSERT INTO documents (id, administration_id, correspondence_id, role, position, file_name, \
              media_type, size, sha256, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",

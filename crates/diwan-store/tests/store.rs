@@ -512,15 +512,16 @@ async fn fsck_finds_damage() {
         assert!(sound.is_sound());
         assert_eq!(sound.log_leaves, 3, "every registration is a log leaf");
 
-        // A damaged blob.
+        // A damaged blob: a small document, kept in the database.
         let docs = o.tenant.documents(ids[0].id).await.unwrap();
-        let blob_path = t
-            .dir
-            .path()
-            .join("blobs/sha256")
-            .join(&docs[0].sha256[0..2])
-            .join(&docs[0].sha256);
-        std::fs::write(&blob_path, b"tampered").unwrap();
+        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        let changed = sqlx::query("UPDATE small_blobs SET bytes = $1 WHERE sha256 = $2")
+            .bind(b"%PDF-1.4 doc 9".to_vec())
+            .bind(&docs[0].sha256)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1, "{}", t.name);
         let r = t.store.fsck(&|_, _| {}).await.unwrap();
         assert!(
             r.damage
@@ -531,7 +532,6 @@ async fn fsck_finds_damage() {
         );
 
         // A tampered audit entry and a hole in the register, made behind the store's back.
-        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
         if t.name == "sqlite" {
             sqlx::query("DROP TRIGGER audit_log_no_update")
                 .execute(&mut c)
@@ -752,14 +752,9 @@ async fn a_filing_failing_half_way_leaves_nothing() {
             .await
             .unwrap();
         assert_eq!(page.total, 1, "no record");
-        // The blob may have reached the store (it is promoted before the transaction) but no
-        // record references it: fsck lists it as an orphan and the next filing takes number 2.
-        assert!(!t
-            .store
-            .referenced_blobs()
-            .await
-            .unwrap()
-            .contains(&hash.to_hex()));
+        // The document, small, was to be stored by the transaction that failed: it is not
+        // stored at all. The next filing takes number 2.
+        assert!(!t.store.blobs().exists(&hash).await.unwrap(), "{}", t.name);
         let mut n = new_corr(&t.store, &o.incoming, "Troisième", b"%PDF-1.4 third").await;
         n.portal = Some(filing("other-token"));
         let third = o
@@ -774,7 +769,7 @@ async fn a_filing_failing_half_way_leaves_nothing() {
         assert!(messages[1].body.contains(&third.number));
         let report = t.store.fsck(&|_, _| {}).await.unwrap();
         assert!(report.is_sound(), "{:?}", report.damage);
-        assert_eq!(report.orphan_blobs, vec![hash.to_hex()]);
+        assert!(report.orphan_blobs.is_empty(), "{:?}", report.orphan_blobs);
     }
 }
 
@@ -1002,5 +997,91 @@ async fn search_words_are_prefixes_on_every_engine() {
             "{}",
             t.name
         );
+    }
+}
+
+/// A registration's small documents are rows written by its transaction; larger ones are files.
+/// Both read back alike, fsck checks both, and garbage collection removes a row only once no
+/// record references it.
+#[tokio::test]
+async fn small_documents_are_kept_in_the_database() {
+    use diwan_store::small_blobs::SMALL_BLOB_LIMIT;
+    use diwan_store::BlobHash;
+    use tokio::io::AsyncReadExt;
+    for t in stores().await {
+        let o = org(&t.store, "MJUST").await;
+        let small = vec![b's'; 10_240];
+        let large = vec![b'l'; SMALL_BLOB_LIMIT as usize + 1];
+        let mut ids = Vec::new();
+        for (subject, content) in [("Petit", &small), ("Grand", &large), ("Copie", &small)] {
+            let n = new_corr(&t.store, &o.incoming, subject, content).await;
+            ids.push(
+                o.tenant
+                    .register_correspondence(n, &actor(), OFFSET)
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let (small_hash, large_hash) = (BlobHash::of(&small), BlobHash::of(&large));
+        let file_of = |h: &BlobHash| {
+            let h = h.to_hex();
+            t.dir.path().join("blobs/sha256").join(&h[0..2]).join(h)
+        };
+        let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+        let rows = |h: BlobHash| {
+            sqlx::query("SELECT COUNT(*) FROM small_blobs WHERE sha256 = $1").bind(h.to_hex())
+        };
+        let count = |r: sqlx::any::AnyRow| sqlx::Row::get::<i64, _>(&r, 0);
+        // The small document: one row for its two records, no file.
+        assert_eq!(count(rows(small_hash).fetch_one(&mut c).await.unwrap()), 1);
+        assert!(!file_of(&small_hash).exists(), "{}", t.name);
+        // The large one: a file, no row.
+        assert_eq!(count(rows(large_hash).fetch_one(&mut c).await.unwrap()), 0);
+        assert!(file_of(&large_hash).exists(), "{}", t.name);
+        // Both read back whole and streamed.
+        for (h, content) in [(small_hash, &small), (large_hash, &large)] {
+            assert_eq!(&t.store.blobs().read(&h).await.unwrap(), content);
+            let mut streamed = Vec::new();
+            let mut reader = t.store.blobs().open(&h).await.unwrap();
+            reader.read_to_end(&mut streamed).await.unwrap();
+            assert_eq!(&streamed, content);
+            assert!(t.store.blobs().exists(&h).await.unwrap());
+        }
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert!(report.is_sound(), "{}: {:?}", t.name, report.damage);
+        assert_eq!(report.blobs_checked, 2);
+        assert_eq!(report.bytes_checked, (small.len() + large.len()) as u64);
+        assert!(report.orphan_blobs.is_empty());
+
+        // A damaged file is still found.
+        let path = file_of(&large_hash);
+        std::fs::write(&path, b"tampered").unwrap();
+        one_damage(&t, &[&large_hash.to_hex(), "damaged"]).await;
+        std::fs::write(&path, &large).unwrap();
+
+        // Removing a row some record references leaves it.
+        t.store.blobs().remove(&small_hash).await.unwrap();
+        assert_eq!(count(rows(small_hash).fetch_one(&mut c).await.unwrap()), 1);
+        // Once the first record's reference is gone, the row is still the copy's.
+        sqlx::query("DELETE FROM documents WHERE correspondence_id = $1")
+            .bind(ids[0].to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 0);
+        // With no reference left, it is an orphan, and garbage collection removes it.
+        sqlx::query("DELETE FROM documents WHERE correspondence_id = $1")
+            .bind(ids[2].to_string())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let report = t.store.fsck(&|_, _| {}).await.unwrap();
+        assert_eq!(report.orphan_blobs, vec![small_hash.to_hex()], "{}", t.name);
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
+        assert_eq!(count(rows(small_hash).fetch_one(&mut c).await.unwrap()), 0);
+        assert!(!t.store.blobs().exists(&small_hash).await.unwrap());
+        assert!(t.store.blobs().exists(&large_hash).await.unwrap());
+        c.close().await.unwrap();
     }
 }

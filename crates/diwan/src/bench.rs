@@ -778,12 +778,13 @@ async fn filings(
     );
     let per_filing = |a: u64, b: u64| b.saturating_sub(a) as f64 / args.filings as f64 / 1000.0;
     println!(
-        "stored per filing: {:.1} KB of blob files (its {} B document), {:.1} KB more database \
-         (SQLite file and log: the records, and the receipt's own part after the fonts all \
-         receipts share)",
+        "stored per filing: {:.1} KB of blob files, {:.1} KB more database (SQLite file and log: \
+         the records, the receipt's own part after the fonts all receipts share, and the {} B \
+         document, kept in the database up to {} KiB)",
         per_filing(stored0, stored1),
-        args.size,
         per_filing(database0, database1),
+        args.size,
+        diwan_store::small_blobs::SMALL_BLOB_LIMIT / 1024,
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();

@@ -261,12 +261,11 @@ impl StagedBlob {
     pub fn head(&self) -> &[u8] {
         &self.head
     }
-}
 
-impl StagedBlob {
     /// Takes the content over when it is held in memory and is at most `limit` bytes, for the
     /// caller to store it elsewhere than in a file (a registration keeps small documents in
-    /// its own transaction); the blob is then no longer promotable. None leaves it untouched.
+    /// its own transaction), who then answers for storing it: promoting it afterwards does
+    /// nothing. None leaves it untouched.
     pub(crate) fn take_small(&mut self, limit: u64) -> Option<Vec<u8>> {
         match &self.content {
             Staged::Memory(_) if self.size <= limit => {

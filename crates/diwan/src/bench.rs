@@ -777,14 +777,21 @@ async fn filings(
         per(server0, server1) - sealing - writer - blob_sync - readers
     );
     let per_filing = |a: u64, b: u64| b.saturating_sub(a) as f64 / args.filings as f64 / 1000.0;
+    let database_growth = if engine == "postgresql" {
+        "the database's growth is not measured on PostgreSQL".to_string()
+    } else {
+        format!(
+            "{:.1} KB more database (SQLite file and log: the records, the receipt's own part \
+             after the fonts all receipts share, and the document)",
+            per_filing(database0, database1)
+        )
+    };
     println!(
-        "stored per filing: {:.1} KB of blob files, {:.1} KB more database (SQLite file and log: \
-         the records, the receipt's own part after the fonts all receipts share, and the {} B \
-         document, kept in the database up to {} KiB)",
+        "stored per filing: {:.1} KB of blob files, {database_growth}; documents up to {} KiB \
+         ({} B here) are kept in the database",
         per_filing(stored0, stored1),
-        per_filing(database0, database1),
-        args.size,
         diwan_store::small_blobs::SMALL_BLOB_LIMIT / 1024,
+        args.size,
     );
     // One at a time: the latency of a lone filing and the cost of one receipt.
     let mut lone = Vec::new();

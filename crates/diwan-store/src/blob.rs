@@ -895,6 +895,31 @@ mod tests {
         );
     }
 
+    /// Only content held in memory and within the limit is taken; a taken blob keeps its hash
+    /// and size, and promoting it afterwards writes nothing.
+    #[tokio::test]
+    async fn only_small_blobs_in_memory_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let mut small = store.stage_bytes(b"%PDF-1.7 small").await.unwrap();
+        assert_eq!(small.take_small(13), None, "over the limit: left as it was");
+        let hash = small.hash();
+        assert_eq!(
+            small.take_small(14).as_deref(),
+            Some(&b"%PDF-1.7 small"[..])
+        );
+        assert_eq!((small.hash(), small.size()), (hash, 14));
+        assert_eq!(small.take_small(14), None, "taken once");
+        store.promote(&mut small).await.unwrap();
+        assert!(!store.exists(&hash).await.unwrap());
+        // Spilled to a staging file: never taken, whatever the limit.
+        let big = vec![7u8; SPILL_AT + 1];
+        let mut spilled = store.stage_bytes(&big).await.unwrap();
+        assert_eq!(spilled.take_small(u64::MAX), None);
+        store.promote(&mut spilled).await.unwrap();
+        assert_eq!(store.read(&spilled.hash()).await.unwrap(), big);
+    }
+
     /// What a system that went down between a promotion's durable write and its durable
     /// rename leaves in `pending/` is put in place when the store opens; the rest is removed.
     #[tokio::test]

@@ -168,6 +168,15 @@ fn filing_is_registered_at_once_tracked_and_announced_by_email() {
         .unwrap();
     assert_eq!(c["documents"].as_array().unwrap().len(), 2);
     assert_eq!(c["summary"], "Bonjour, je sollicite…");
+    // The letter, kept in the database, downloads as filed.
+    let doc = c["documents"][0]["id"].as_str().unwrap();
+    let r = Client::new()
+        .get(s.url(&format!("/api/v1/correspondences/{id}/documents/{doc}")))
+        .bearer_auth(&clerk)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), &letter[..]);
 
     // Tracking with number and code; a wrong code is indistinguishable from a wrong number.
     let t: Value = Client::new()

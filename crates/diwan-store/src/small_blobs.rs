@@ -5,8 +5,8 @@
 //! registration's own transaction, instead of being promoted to blob files before it. The
 //! document is then durable exactly when its record is, by the same commit: no file to write,
 //! sync and rename, no orphan should the transaction fail, and no file to create in a directory
-//! holding thousands. Measured on the portal benchmark, writing a 10 KB document as a file cost
-//! about a quarter of the server's time per filing (docs/BENCHMARKS.md).
+//! holding thousands. Measured on the portal benchmark with 10 KB documents, side by side with
+//! the files: 15 % less server CPU per filing (docs/BENCHMARKS.md, tenth pass).
 //!
 //! [`DatabaseFirst`] puts the table in front of the file store: every read looks for a row
 //! first, then for a file, so that callers of [`crate::Store::blobs`] need not know where a blob
